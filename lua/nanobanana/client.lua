@@ -1,0 +1,496 @@
+--- Clients and requests: one libcurl multi engine per client drives every
+-- request; the blocking calls are "start, then wait" on that same engine.
+-- User callbacks (on_progress, on_done) run only inside poll()/wait(), on
+-- the caller's Lua state, never inside libcurl.
+local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
+local image = require "nanobanana.image"
+local json = require "nanobanana.json"
+local options = require "nanobanana.options"
+local result = require "nanobanana.result"
+local wire = require "nanobanana.wire"
+
+local M = {}
+
+M.DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+M.DEFAULTS = {
+  api_version = "v1beta", model = "gemini-2.5-flash-image",
+  timeout = 600, connect_timeout = 30, stall_timeout = 120,
+  retries = 2, max_retry_delay = 60, retry_base_delay = 1,
+  max_response_bytes = 512 * 1024 * 1024,
+}
+
+local Client = { __name = "nanobanana.Client" }
+Client.__index = Client
+M.Client = Client
+
+local Request = { __name = "nanobanana.Request" }
+Request.__index = Request
+M.Request = Request
+
+-- secrets live here, not on the client table, so no dump of a client shows them
+local private = setmetatable({}, { __mode = "k" })
+
+local function trim(s)
+  if type(s) ~= "string" then return nil end
+  s = s:match("^%s*(.-)%s*$")
+  if s == "" then return nil end
+  return s
+end
+
+local function env_key()
+  return trim(os.getenv("GOOGLE_API_KEY")) or trim(os.getenv("GEMINI_API_KEY"))
+end
+
+local function is_google_host(host)
+  return host == "googleapis.com" or host:sub(-#".googleapis.com") == ".googleapis.com"
+end
+
+--- nb.new(opts): see README "Options".
+function M.new(opts, level)
+  level = (level or 1) + 1
+  options.check(opts, options.CLIENT, "nb.new options", level)
+  opts = opts or {}
+  local self = setmetatable({}, Client)
+  for k, v in pairs(M.DEFAULTS) do self[k] = v end
+  for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
+                       "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path" } do
+    if opts[k] ~= nil then self[k] = opts[k] end
+  end
+  for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay", "max_response_bytes" } do
+    if self[k] < 0 then options.fail(level, "%s must not be negative", k) end
+  end
+  if self.retries < 0 or self.retries % 1 ~= 0 then options.fail(level, "retries must be a whole number >= 0") end
+
+  local base = opts.base_url or trim(os.getenv("GOOGLE_GEMINI_BASE_URL")) or M.DEFAULT_BASE_URL
+  local scheme, host = base:match("^(https?)://%[?([^/%]:]+)")
+  if not scheme then options.fail(level, "base_url must start with http:// or https:// (got %q)", base) end
+  self.base_url = base:gsub("/+$", "")
+  self.host = host:lower()
+
+  local auth = opts.auth or (is_google_host(self.host) and "x-goog-api-key" or "bearer")
+  if not options.AUTH[auth] then
+    local hint = options.suggest(auth, options.AUTH)
+    options.fail(level, "auth must be \"x-goog-api-key\", \"bearer\" or \"none\" (got %q)%s", auth,
+      hint and (", did you mean \"" .. hint .. "\"?") or "")
+  end
+  self.auth = auth
+  local key = opts.api_key ~= nil and trim(opts.api_key) or (opts.api_key == nil and env_key() or nil)
+  if auth ~= "none" and not key then
+    options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
+  end
+
+  local secrets, headers = {}, {}
+  if key and auth ~= "none" then secrets[#secrets + 1] = key end
+  for name, value in pairs(opts.headers or {}) do
+    if type(name) ~= "string" or type(value) ~= "string" then
+      options.fail(level, "headers must map header names to string values")
+    end
+    if name:find("[\r\n:]") or value:find("[\r\n]") then
+      options.fail(level, "header %q has a forbidden character", name)
+    end
+    local lname = name:lower()
+    if (lname == "authorization" or lname == "x-goog-api-key") then
+      if auth ~= "none" then
+        options.fail(level, "headers may set %s only with auth = \"none\" (nanobanana sets it from api_key)", name)
+      end
+      secrets[#secrets + 1] = value
+      local bearer = value:match("^[Bb]earer%s+(.+)$")
+      if bearer then secrets[#secrets + 1] = bearer end
+    end
+    headers[#headers + 1] = name .. ": " .. value
+  end
+  table.sort(headers)
+  private[self] = { key = key, secrets = secrets, headers = headers }
+
+  self._engine = core.engine()
+  self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
+  self._by_xfer = {}   -- transfer -> request
+  self._qhead, self._qtail = nil, nil -- finished requests whose on_done is due
+  return self
+end
+
+function Client:__tostring()
+  return string.format("nanobanana.Client (%s, model %s, auth %s)", self.base_url, self.model, self.auth)
+end
+
+function Client:_secrets() return private[self].secrets end
+
+--- The URL for a model and method.
+function Client:url(model, method)
+  local path = model
+  if not (model:match("^models/") or model:match("^tunedModels/")) then path = "models/" .. model end
+  local ver = self.api_version ~= "" and ("/" .. self.api_version) or ""
+  return self.base_url .. ver .. "/" .. path .. ":" .. (method or "generateContent")
+end
+
+function Client:_headers(timeout)
+  local p = private[self]
+  local h = {
+    "Content-Type: application/json",
+    "User-Agent: nanobanana/" .. core.version,
+    "x-goog-api-client: nanobanana/" .. core.version,
+    "Expect:",
+  }
+  if timeout and timeout > 0 then h[#h + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
+  if self.auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
+  elseif self.auth == "bearer" then h[#h + 1] = "Authorization: Bearer " .. p.key end
+  for _, line in ipairs(p.headers) do h[#h + 1] = line end
+  return h
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- ---------------------------------------------------------------- requests
+
+local function new_progress()
+  return { phase = "connecting", uploaded = 0, upload_total = 0, downloaded = 0, download_total = 0,
+           elapsed = 0, attempt = 1 }
+end
+
+function Client:_start(prompt, opts, level)
+  level = (level or 1) + 1
+  if self._closed then options.fail(level, "this client is closed") end
+  options.check(opts, options.CALL, "call options", level)
+  opts = opts or {}
+  local model = opts.model or self.model
+  if opts.output ~= nil and (opts.output == "" or opts.output:sub(-1) == "/") then
+    options.fail(level, "output must be a file path")
+  end
+  for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout" } do
+    if opts[k] ~= nil and opts[k] < 0 then options.fail(level, "%s must not be negative", k) end
+  end
+  if opts.retries ~= nil and (opts.retries < 0 or opts.retries % 1 ~= 0) then
+    options.fail(level, "retries must be a whole number >= 0")
+  end
+  local req = setmetatable({
+    state = "running", progress = new_progress(), attempts = 0, model = model,
+    _client = self, _t0 = core.now(), _on_done = opts.on_done, _on_progress = opts.on_progress,
+    _output = opts.output, _retries = opts.retries or self.retries,
+  }, Request)
+  self._reqs[req] = true
+
+  local body, nimg = wire.build(prompt, opts, level)
+  if not body then
+    req:_finish(nil, nimg)
+    return req
+  end
+  options.check_model(model, body.generationConfig, nimg, level)
+  local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
+  local timeout = opts.timeout or self.timeout
+  req._spec = {
+    url = self:url(model), headers = self:_headers(timeout), body = segs,
+    timeout = timeout, connect_timeout = opts.connect_timeout or self.connect_timeout,
+    stall = opts.stall_timeout or self.stall_timeout, max_bytes = self.max_response_bytes,
+    proxy = self.proxy, ca_file = self.ca_file, ca_path = self.ca_path,
+    blob_dir = opts.output and dirname(opts.output) or nil,
+  }
+  req:_attempt()
+  return req
+end
+
+function Request:_attempt()
+  local c = self._client
+  self.attempts = self.attempts + 1
+  self.progress.attempt = self.attempts
+  self.progress.phase = "connecting"
+  local x, kind, msg = c._engine:start(self._spec)
+  if not x then
+    return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
+  end
+  self._xfer = x
+  c._by_xfer[x] = self
+end
+
+local function retryable(err)
+  if err.kind == "network" or err.kind == "stall" or err.kind == "timeout" then return true end
+  return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
+end
+
+-- the output= file: the first final image moves into place, atomically
+local function place_output(res, path)
+  local first = res.images[1]
+  local ok, msg = os.rename(first.path, path)
+  if not ok then return nil, msg end
+  first.path = path
+  return true
+end
+
+function Request:_on_xfer_done(x)
+  local c = self._client
+  local secrets = c:_secrets()
+  self._xfer = nil
+  x:progress(self.progress)
+  local r = x:result()
+  local res, err
+  if r.kind ~= "ok" then
+    err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
+  elseif not r.skeleton then
+    err = result.http_error(r.status, r.body, r.headers, secrets)
+  else
+    local files = {}
+    res, err = result.build(r.body, function(i)
+      local v, how = x:blob(i)
+      if how == "file" then files[#files + 1] = { i = i, path = v } end
+      return v, how
+    end, r.status, r.headers, secrets)
+    if res and self._output then
+      -- every blob went to a temp file; keep the first final image there,
+      -- bring the rest (thought drafts, extra images) into memory
+      local keep = res.images[1]
+      for _, img in ipairs(res.images) do
+        if img ~= keep then img.data = img:bytes(); img.path = nil end
+      end
+      for _, t in ipairs(res.thoughts) do
+        if t.path then t.data = t:bytes(); t.path = nil end
+      end
+      for _, f in ipairs(files) do
+        if f.path == keep.path then x:keep_file(f.i) end
+      end
+      local ok, msg = place_output(res, self._output)
+      if not ok then
+        os.remove(keep.path)
+        res, err = nil, errors.new("io", { message = "cannot write " .. self._output .. ": " .. tostring(msg) }, secrets)
+      end
+    end
+  end
+  if err then
+    err.attempts = self.attempts
+    if self.state == "running" and retryable(err) and self.attempts <= self._retries then
+      local delay = err.retry_after
+      if delay and delay > c.max_retry_delay then
+        return self:_finish(nil, err)
+      end
+      if not delay then
+        delay = math.random() * math.min(30, c.retry_base_delay * 2 ^ (self.attempts - 1))
+      end
+      self._retry_at = core.now() + delay
+      self.progress.phase = "retrying"
+      return
+    end
+  end
+  return self:_finish(res, err)
+end
+
+function Request:_finish(res, err)
+  if self._finished then return end
+  local c = self._client
+  self._finished = true
+  self._retry_at = nil
+  self.progress.elapsed = core.now() - self._t0
+  self.progress.phase = "done"
+  if res then
+    res.attempts = self.attempts
+    res.elapsed = self.progress.elapsed
+    self.state = "done"
+  else
+    err.attempts = err.attempts or self.attempts
+    self.state = err.kind == "cancelled" and "cancelled" or "failed"
+  end
+  self._res, self._err = res, err
+  c._reqs[self] = nil
+  if self._on_done then
+    if c._qtail then c._qtail._qnext = self else c._qhead = self end
+    c._qtail = self
+  end
+end
+
+--- res | nil, err once finished; false while still running.
+function Request:result()
+  if not self._finished then return false end
+  if self._res then return self._res end
+  return nil, self._err
+end
+
+--- Cancels the request; on_done fires (with kind "cancelled") on the next poll/wait.
+function Request:cancel()
+  if self._finished then return end
+  local c = self._client
+  local x = self._xfer
+  if x then
+    self._xfer = nil
+    c._by_xfer[x] = nil
+    x:close()
+  end
+  self:_finish(nil, errors.new("cancelled", { message = "cancelled" }))
+end
+
+--- Blocks until finished (or timeout seconds): res | nil, err; false on timeout.
+function Request:wait(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    error("nanobanana: wait(timeout) takes seconds >= 0", 2)
+  end
+  local c = self._client
+  local deadline = timeout and core.now() + timeout
+  while true do
+    c:poll()
+    if self._finished then return self:result() end
+    local now = core.now()
+    if deadline and now >= deadline then return false end
+    local ms = 250
+    if deadline then ms = math.min(ms, (deadline - now) * 1000) end
+    local next_retry = c:_next_retry()
+    if next_retry then ms = math.min(ms, (next_retry - now) * 1000) end
+    c._engine:perform(math.max(1, math.floor(ms)))
+  end
+end
+
+function Request:await() return M.await(self) end
+
+function Request:__tostring()
+  return string.format("nanobanana.Request (%s, %s)", self.model, self.state)
+end
+
+-- ---------------------------------------------------------------- engine driving
+
+function Client:_next_retry()
+  local t
+  for req in pairs(self._reqs) do
+    if req._retry_at and (not t or req._retry_at < t) then t = req._retry_at end
+  end
+  return t
+end
+
+function Client:_collect()
+  local eng = self._engine
+  while true do
+    local x = eng:next_done()
+    if not x then break end
+    local req = self._by_xfer[x]
+    self._by_xfer[x] = nil
+    if req and req._xfer == x then req:_on_xfer_done(x) end
+    x:close() -- frees its buffers and any temp file nobody kept
+  end
+  local now = core.now()
+  local due = {}
+  for req in pairs(self._reqs) do
+    if req._retry_at and now >= req._retry_at then due[#due + 1] = req end
+  end
+  for _, req in ipairs(due) do
+    req._retry_at = nil
+    req:_attempt()
+  end
+end
+
+local function progress_changed(p, last)
+  return p.phase ~= last.phase or p.uploaded ~= last.uploaded or p.downloaded ~= last.downloaded
+      or p.upload_total ~= last.upload_total or p.download_total ~= last.download_total
+end
+
+--- Drives every transfer without blocking and fires due callbacks.
+-- @treturn integer number of unfinished requests
+function Client:poll()
+  if self._closed then return 0 end
+  self._engine:perform(0)
+  self:_collect()
+  local live = {}
+  for req in pairs(self._reqs) do live[#live + 1] = req end
+  for _, req in ipairs(live) do
+    if req._xfer then
+      req._xfer:progress(req.progress)
+      req.progress.elapsed = core.now() - req._t0
+    end
+    local cb = req._on_progress
+    if cb and not req._finished then
+      local last = req._last_progress or {}
+      if progress_changed(req.progress, last) then
+        local p = req.progress
+        req._last_progress = { phase = p.phase, uploaded = p.uploaded, downloaded = p.downloaded,
+                               upload_total = p.upload_total, download_total = p.download_total }
+        cb(p)
+      end
+    end
+  end
+  self:_fire_done()
+  local n = 0
+  for _ in pairs(self._reqs) do n = n + 1 end
+  return n
+end
+
+function Client:_fire_done()
+  while self._qhead do
+    local req = self._qhead
+    self._qhead = req._qnext
+    if not self._qhead then self._qtail = nil end
+    req._qnext = nil
+    req._on_done(req:result()) -- an error here reaches poll's caller; the queue is consistent
+  end
+end
+
+--- Starts a generation and returns at once (see README "Non-blocking use").
+function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
+
+--- One blocking call: start, then wait.
+function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
+
+--- Runs many generations with at most `concurrency` in flight.
+-- list items: a prompt string, or { prompt, opts }. Returns an array of
+-- results or error objects, in order.
+function Client:generate_many(list, mopts)
+  if type(list) ~= "table" then error("nanobanana: generate_many(list, opts) needs a list", 2) end
+  options.check(mopts, { concurrency = "number" }, "generate_many options", 2)
+  local conc = (mopts and mopts.concurrency) or 4
+  if conc < 1 or conc % 1 ~= 0 then error("nanobanana: concurrency must be a whole number >= 1", 2) end
+  local out, inflight, nexti, n = {}, {}, 1, #list
+  local function launch()
+    local i = nexti
+    nexti = nexti + 1
+    local item, prompt, opts = list[i], nil, nil
+    if type(item) == "string" then prompt = item
+    elseif type(item) == "table" then prompt, opts = item[1] or item.prompt, item[2] or item.opts
+    else error("nanobanana: generate_many: item " .. i .. " must be a prompt or {prompt, opts}", 3) end
+    inflight[#inflight + 1] = { i = i, req = self:_start(prompt, opts, 3) }
+  end
+  while nexti <= n and #inflight < conc do launch() end
+  while #inflight > 0 do
+    self:poll()
+    local still = {}
+    for _, f in ipairs(inflight) do
+      if f.req._finished then
+        local res, err = f.req:result()
+        out[f.i] = res or err
+      else
+        still[#still + 1] = f
+      end
+    end
+    inflight = still
+    while nexti <= n and #inflight < conc do launch() end
+    if #inflight > 0 and #still == #inflight then
+      local ms = 100
+      local nr = self:_next_retry()
+      if nr then ms = math.min(ms, math.max(1, (nr - core.now()) * 1000)) end
+      self._engine:perform(math.max(1, math.floor(ms)))
+    end
+  end
+  return out
+end
+
+--- Cancels everything in flight and frees the engine. on_done callbacks of
+-- the cancelled requests fire here. Idempotent.
+function Client:close()
+  if self._closed then return end
+  local live = {}
+  for req in pairs(self._reqs) do live[#live + 1] = req end
+  for _, req in ipairs(live) do req:cancel() end
+  self._closed = true
+  self._engine:close()
+  self:_fire_done()
+end
+Client.__close = Client.close
+Client.__gc = nil -- the engine userdata's own __gc cancels and frees transfers
+
+--- Inside a coroutine: yields req until it has finished, then its result.
+-- Outside one: req:wait().
+function M.await(req)
+  if getmetatable(req) ~= Request then error("nanobanana: await(req) needs a request from client:start", 2) end
+  local co, main = coroutine.running()
+  if co and not main and (not coroutine.isyieldable or coroutine.isyieldable()) then
+    while not req._finished do coroutine.yield(req) end
+    return req:result()
+  end
+  return req:wait()
+end
+
+return M

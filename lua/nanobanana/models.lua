@@ -1,0 +1,77 @@
+--- Known models and what each takes (api-facts §1-§3). Unknown model ids
+-- pass through unvalidated: new models and gateway aliases keep working.
+local R10 = { "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9" }
+local R14 = { "1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
+              "9:16", "16:9", "21:9" }
+
+local function dims(t)
+  local out = {}
+  for ratio, wh in pairs(t) do out[ratio] = { width = wh[1], height = wh[2] } end
+  return out
+end
+
+local PRO_1K = { ["1:1"] = {1024,1024}, ["2:3"] = {848,1264}, ["3:2"] = {1264,848},
+  ["3:4"] = {896,1200}, ["4:3"] = {1200,896}, ["4:5"] = {928,1152}, ["5:4"] = {1152,928},
+  ["9:16"] = {768,1376}, ["16:9"] = {1376,768}, ["21:9"] = {1584,672} }
+local function scale(t, f)
+  local o = {}
+  for k, v in pairs(t) do o[k] = { v[1] * f, v[2] * f } end
+  return o
+end
+local FLASH31_EXTRA = {
+  ["512"] = { ["1:1"] = {512,512}, ["1:4"] = {256,1024}, ["1:8"] = {192,1536}, ["2:3"] = {424,632},
+    ["3:2"] = {632,424}, ["3:4"] = {448,600}, ["4:1"] = {1024,256}, ["4:3"] = {600,448},
+    ["4:5"] = {464,576}, ["5:4"] = {576,464}, ["8:1"] = {1536,192}, ["9:16"] = {384,688},
+    ["16:9"] = {688,384}, ["21:9"] = {792,336} },
+}
+local function flash31(size, f)
+  local t = scale(PRO_1K, f)
+  local extra = { ["1:4"] = {512,2048}, ["1:8"] = {384,3072}, ["4:1"] = {2048,512}, ["8:1"] = {3072,384} }
+  for k, v in pairs(extra) do t[k] = { v[1] * f, v[2] * f } end
+  return t
+end
+
+local pro = {
+  name = "gemini-3-pro-image-preview", nickname = "Nano Banana Pro",
+  aspect_ratios = R10, image_sizes = { "1K", "2K", "4K" }, default_size = "1K",
+  max_images = 14, thinking = true, thought_signatures = true, grounding = true,
+  pixels = { ["1K"] = dims(PRO_1K), ["2K"] = dims(scale(PRO_1K, 2)), ["4K"] = dims(scale(PRO_1K, 4)) },
+}
+local flash31m = {
+  name = "gemini-3.1-flash-image-preview", nickname = "Nano Banana 2",
+  aspect_ratios = R14, image_sizes = { "512", "1K", "2K", "4K" }, default_size = "1K",
+  max_images = 14, thinking = true, thought_signatures = true, grounding = true,
+  pixels = { ["512"] = dims(FLASH31_EXTRA["512"]), ["1K"] = dims(flash31("1K", 1)),
+             ["2K"] = dims(flash31("2K", 2)), ["4K"] = dims(flash31("4K", 4)) },
+}
+local flash25 = {
+  name = "gemini-2.5-flash-image", nickname = "Nano Banana",
+  aspect_ratios = R10, image_sizes = {}, default_size = nil,
+  max_images = 3, thinking = false, thought_signatures = false, grounding = false,
+  pixels = { default = dims({ ["1:1"] = {1024,1024}, ["2:3"] = {832,1248}, ["3:2"] = {1248,832},
+    ["3:4"] = {864,1184}, ["4:3"] = {1184,864}, ["4:5"] = {896,1152}, ["5:4"] = {1152,896},
+    ["9:16"] = {768,1344}, ["16:9"] = {1344,768}, ["21:9"] = {1536,672} }) },
+}
+
+local function alias(m, name)
+  local a = {}
+  for k, v in pairs(m) do a[k] = v end
+  a.name = name
+  return a
+end
+
+local models = {
+  ["gemini-2.5-flash-image"] = flash25,
+  ["gemini-3-pro-image-preview"] = pro,
+  ["gemini-3.1-flash-image-preview"] = flash31m,
+  ["gemini-3-pro-image"] = alias(pro, "gemini-3-pro-image"),
+  ["gemini-3.1-flash-image"] = alias(flash31m, "gemini-3.1-flash-image"),
+}
+
+for _, m in pairs(models) do
+  m.takes_ratio, m.takes_size = {}, {}
+  for _, r in ipairs(m.aspect_ratios) do m.takes_ratio[r] = true end
+  for _, s in ipairs(m.image_sizes) do m.takes_size[s] = true end
+end
+
+return models

@@ -1,0 +1,90 @@
+--- Builds the generateContent request body from a prompt and call options.
+-- Wire names stay as on the wire; images become Image blobs that the JSON
+-- encoder turns into body segments (base64 made by C while uploading).
+local image = require "nanobanana.image"
+local json = require "nanobanana.json"
+local options = require "nanobanana.options"
+
+local M = {}
+
+local function shallow(t)
+  local o = {}
+  for k, v in pairs(t) do o[k] = v end
+  return o
+end
+
+local function is_list(t)
+  return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
+end
+
+--- Counts inline images in user turns (for per-model limits).
+local function count_user_images(contents)
+  local n = 0
+  for _, c in ipairs(contents) do
+    if type(c) == "table" and c.role ~= "model" and type(c.parts) == "table" then
+      for _, p in ipairs(c.parts) do
+        if type(p) == "table" and (p.inlineData or p.inline_data or p.fileData or p.file_data) then n = n + 1 end
+      end
+    end
+  end
+  return n
+end
+
+--- Returns body, image_count; or nil, err (kind "io") when an image path
+-- cannot be read. Raises on malformed options.
+function M.build(prompt, opts, level)
+  level = (level or 1) + 1
+  local body = {}
+  local contents = {}
+  if opts.contents ~= nil then
+    if not is_list(opts.contents) then options.fail(level, "contents must be a list of content tables") end
+    for i, c in ipairs(opts.contents) do
+      if type(c) ~= "table" then options.fail(level, "contents[%d] must be a table", i) end
+      contents[i] = c
+    end
+  end
+  local parts = {}
+  if prompt ~= nil then
+    if type(prompt) ~= "string" then options.fail(level, "the prompt must be a string, got %s", type(prompt)) end
+    parts[1] = { text = prompt }
+  end
+  if opts.images ~= nil then
+    if not is_list(opts.images) then options.fail(level, "images must be a list") end
+    for i, spec in ipairs(opts.images) do
+      local img, err = image.new(spec, level)
+      if not img then
+        err.message = "images[" .. i .. "]: " .. err.message
+        return nil, err
+      end
+      parts[#parts + 1] = { inlineData = { mimeType = img.mimeType, data = img } }
+    end
+  end
+  if #parts > 0 then contents[#contents + 1] = { role = "user", parts = parts } end
+  if #contents == 0 then options.fail(level, "nothing to send: give a prompt, images or contents") end
+  body.contents = json.array(contents)
+
+  local gc = opts.generationConfig
+  if gc ~= nil then gc = shallow(gc) end
+  if opts.imageConfig ~= nil then
+    if gc and (gc.imageConfig ~= nil or gc.image_config ~= nil) then
+      options.fail(level, "give imageConfig either at the top level or inside generationConfig, not both")
+    end
+    gc = gc or {}
+    gc.imageConfig = opts.imageConfig
+  end
+  if gc and gc.image_config ~= nil and gc.imageConfig == nil then
+    gc.imageConfig, gc.image_config = gc.image_config, nil
+  end
+  if gc and next(gc) ~= nil then body.generationConfig = gc end
+
+  local si = opts.systemInstruction
+  if type(si) == "string" then si = { parts = { { text = si } } } end
+  body.systemInstruction = si
+  body.safetySettings = opts.safetySettings
+  body.tools = opts.tools
+  body.toolConfig = opts.toolConfig
+  body.cachedContent = opts.cachedContent
+  return body, count_user_images(contents)
+end
+
+return M

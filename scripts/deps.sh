@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what nanobanana needs to build, test and run its demo, from
+# Debian's packages (Debian 12). Run as root; a no-op when all is present.
+#   deps.sh          build + demo needs
+#   deps.sh --test   also the test tools (busted, valgrind, clang, node)
+set -euo pipefail
+want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson python3 curl ca-certificates)
+if [ "${1:-}" = "--test" ]; then
+  want+=(lua-busted luarocks clang valgrind jq)
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# python3 and node may come from elsewhere (pyenv, nodesource): a working command is enough
+if command -v python3 >/dev/null 2>&1; then missing=("${missing[@]/python3}"); fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "nanobanana: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "nanobanana: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

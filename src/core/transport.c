@@ -1,0 +1,877 @@
+/*
+ * transport.c - libcurl multi engine (see transport.h for the contract).
+ *
+ * Invariants:
+ *   - libcurl callbacks (read, write, header, xferinfo) only touch the
+ *     nb_xfer they belong to and never call back into libcurl's multi API;
+ *     to abort they set x->abort_kind and return the abort code.
+ *   - an nb_xfer is in exactly one of: running (attached to e->multi),
+ *     done-queued (in e->done list), done-popped, detached (engine gone).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "transport.h"
+#include "b64.h"
+#include "scan.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NB_USER_AGENT_FALLBACK "nanobanana"
+#define NB_RAW_CHUNK (48 * 1024) /* raw bytes per base64 upload chunk (x3) */
+#define NB_HEADERS_CAP (64 * 1024)
+
+/* ------------------------------------------------------------------ utils */
+
+typedef struct nb_buf {
+    uint8_t *p;
+    size_t len, cap;
+} nb_buf;
+
+static int buf_reserve(nb_buf *b, size_t extra)
+{
+    size_t need, cap;
+    void *np;
+    if (extra > SIZE_MAX - b->len) return -1;
+    need = b->len + extra;
+    if (need <= b->cap) return 0;
+    cap = b->cap ? b->cap : 16384;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    np = realloc(b->p, cap);
+    if (!np) return -1;
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_add(nb_buf *b, const void *p, size_t n)
+{
+    if (n == 0) return 0;
+    if (buf_reserve(b, n)) return -1;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static char *str_dup(const char *s)
+{
+    size_t n;
+    char *d;
+    if (!s) return NULL;
+    n = strlen(s) + 1;
+    d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+double nb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *nb_kind_name(nb_kind k)
+{
+    switch (k) {
+    case NB_OK: return "ok";
+    case NB_KIND_NETWORK: return "network";
+    case NB_KIND_TIMEOUT: return "timeout";
+    case NB_KIND_STALL: return "stall";
+    case NB_KIND_TLS: return "tls";
+    case NB_KIND_TOO_LARGE: return "too_large";
+    case NB_KIND_INVALID_RESPONSE: return "invalid_response";
+    case NB_KIND_CANCELLED: return "cancelled";
+    case NB_KIND_IO: return "io";
+    }
+    return "network";
+}
+
+int nb_transport_global_init(void)
+{
+    static int done = 0;
+    if (done) return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
+    done = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct nb_blob {
+    nb_buf mem;      /* memory mode */
+    char *path;      /* file mode: temp path (owned unless taken) */
+    int fd;          /* file mode: open while being written */
+    int taken;       /* path or data handed to the caller */
+    uint64_t bytes;
+} nb_blob;
+
+typedef struct nb_upseg {
+    nb_seg_kind kind;
+    const char *ptr;
+    size_t len;       /* raw length */
+    char *path;
+    int fd;
+    uint64_t raw_size; /* raw bytes (file size for files) */
+    uint64_t wire;     /* bytes on the wire for this segment */
+} nb_upseg;
+
+struct nb_xfer {
+    nb_engine *engine;
+    nb_xfer *prev, *next;     /* engine's all-transfers list */
+    nb_xfer *done_next;       /* engine's done queue */
+    int queued;               /* in the done queue */
+    int running;              /* attached to the multi handle */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* request body */
+    nb_upseg *segs;
+    size_t nsegs, cur;        /* current segment */
+    uint64_t cur_off;         /* raw offset inside the current segment */
+    char stage[NB_RAW_CHUNK / 3 * 4 + 8]; /* encoded chars waiting */
+    size_t stage_len, stage_pos;
+    uint8_t raw[NB_RAW_CHUNK];
+    uint64_t upload_total;
+
+    /* response */
+    int mode;                 /* 0 undecided, 1 scan, 2 raw */
+    long status;
+    nb_scan *scan;
+    nb_buf raw_body;
+    nb_buf headers;
+    uint64_t body_bytes, max_body;
+    char *blob_dir;
+    nb_blob *blobs;
+    unsigned nblobs, cap_blobs;
+
+    /* outcome */
+    int done;
+    nb_kind kind;
+    nb_kind abort_kind;       /* set by a callback that aborted */
+    char msg[512];
+    double t0, t_end, t_active; /* start, end, last byte moved */
+    long timeout_ms, stall_ms;
+    int got_response_byte;
+    curl_off_t ulnow, ultotal, dlnow, dltotal;
+};
+
+struct nb_engine {
+    CURLM *multi;
+    nb_xfer *all;             /* every attached or queued transfer */
+    nb_xfer *done_head, *done_tail;
+};
+
+/* ------------------------------------------------------------------ engine */
+
+nb_engine *nb_engine_new(void)
+{
+    nb_engine *e;
+    if (nb_transport_global_init()) return NULL;
+    e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->multi = curl_multi_init();
+    if (!e->multi) {
+        free(e);
+        return NULL;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return e;
+}
+
+static void done_unlink(nb_engine *e, nb_xfer *x)
+{
+    nb_xfer **pp = &e->done_head, *prev = NULL;
+    if (!x->queued) return;
+    while (*pp && *pp != x) {
+        prev = *pp;
+        pp = &(*pp)->done_next;
+    }
+    if (*pp) {
+        *pp = x->done_next;
+        if (e->done_tail == x) e->done_tail = prev;
+    }
+    x->done_next = NULL;
+    x->queued = 0;
+}
+
+static void all_unlink(nb_engine *e, nb_xfer *x)
+{
+    if (x->prev) x->prev->next = x->next;
+    else if (e->all == x) e->all = x->next;
+    if (x->next) x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+static void detach(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    if (!e) return;
+    if (x->running) {
+        curl_multi_remove_handle(e->multi, x->easy);
+        x->running = 0;
+    }
+    done_unlink(e, x);
+    all_unlink(e, x);
+    x->engine = NULL;
+}
+
+static void finish(nb_xfer *x, nb_kind kind, const char *msg);
+
+void nb_engine_free(nb_engine *e)
+{
+    if (!e) return;
+    while (e->all) {
+        nb_xfer *x = e->all;
+        if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
+        detach(x);
+    }
+    curl_multi_cleanup(e->multi);
+    free(e);
+}
+
+static void enqueue_done(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    if (!e || x->queued) return;
+    x->queued = 1;
+    x->done_next = NULL;
+    if (e->done_tail) e->done_tail->done_next = x;
+    else e->done_head = x;
+    e->done_tail = x;
+}
+
+nb_xfer *nb_engine_next_done(nb_engine *e)
+{
+    nb_xfer *x = e->done_head;
+    if (!x) return NULL;
+    e->done_head = x->done_next;
+    if (!e->done_head) e->done_tail = NULL;
+    x->done_next = NULL;
+    x->queued = 0;
+    all_unlink(e, x); /* done and popped: the engine forgets it */
+    x->engine = NULL;
+    return x;
+}
+
+/* ------------------------------------------------------------------ outcome */
+
+static void close_blob_files(nb_xfer *x)
+{
+    unsigned i;
+    for (i = 0; i < x->nblobs; i++)
+        if (x->blobs[i].fd >= 0) {
+            close(x->blobs[i].fd);
+            x->blobs[i].fd = -1;
+        }
+}
+
+static void close_upload_files(nb_xfer *x)
+{
+    size_t i;
+    for (i = 0; i < x->nsegs; i++)
+        if (x->segs[i].fd >= 0) {
+            close(x->segs[i].fd);
+            x->segs[i].fd = -1;
+        }
+}
+
+static void finish(nb_xfer *x, nb_kind kind, const char *msg)
+{
+    if (x->done) return;
+    x->done = 1;
+    x->kind = kind;
+    x->t_end = nb_now();
+    snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
+    close_blob_files(x);
+    close_upload_files(x);
+    if (x->engine && x->running) {
+        curl_multi_remove_handle(x->engine->multi, x->easy);
+        x->running = 0;
+    }
+    enqueue_done(x);
+}
+
+static nb_kind classify(nb_xfer *x, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: {
+        double el = (nb_now() - x->t0) * 1000.0;
+        if (x->timeout_ms > 0 && el + 50 >= (double)x->timeout_ms) return NB_KIND_TIMEOUT;
+        return NB_KIND_TIMEOUT;
+    }
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return NB_KIND_TLS;
+    default:
+        return NB_KIND_NETWORK;
+    }
+}
+
+static void on_curl_done(nb_xfer *x, CURLcode rc)
+{
+    char m[sizeof x->msg];
+    int sc;
+    if (x->done) return;
+    if (x->abort_kind != NB_OK) { /* a callback aborted: its message stands */
+        snprintf(m, sizeof m, "%s", x->msg);
+        finish(x, x->abort_kind, m);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        snprintf(m, sizeof m, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        finish(x, classify(x, rc), m);
+        return;
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    if (x->mode == 0) /* empty body */
+        x->mode = (x->status >= 200 && x->status < 300) ? 1 : 2;
+    if (x->mode == 1) {
+        uint64_t off = 0;
+        const char *em;
+        if (!x->scan) {
+            finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
+            return;
+        }
+        sc = nb_scan_finish(x->scan);
+        if (sc != NB_SCAN_OK) {
+            em = nb_scan_error(x->scan, &off);
+            if (sc == NB_SCAN_ETRUNC && x->body_bytes == 0)
+                snprintf(m, sizeof m, "empty response body");
+            else
+                snprintf(m, sizeof m, "%s at byte %llu", em ? em : "malformed body",
+                         (unsigned long long)off);
+            finish(x, NB_KIND_INVALID_RESPONSE, m);
+            return;
+        }
+    }
+    finish(x, NB_OK, "");
+}
+
+int nb_engine_perform(nb_engine *e, int wait_ms)
+{
+    int running = 0, n;
+    CURLMsg *msg;
+    if (curl_multi_perform(e->multi, &running) != CURLM_OK) return -1;
+    if (wait_ms > 0) {
+        /* only wait when nothing finished in the perform above */
+        if (!e->done_head) {
+            int numfds = 0;
+            curl_multi_poll(e->multi, NULL, 0, wait_ms, &numfds);
+        }
+        if (curl_multi_perform(e->multi, &running) != CURLM_OK) return -1;
+    }
+    while ((msg = curl_multi_info_read(e->multi, &n))) {
+        nb_xfer *x = NULL;
+        if (msg->msg != CURLMSG_DONE) continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        if (x) on_curl_done(x, msg->data.result);
+    }
+    return running;
+}
+
+/* ------------------------------------------------------------------ blobs (scanner sink) */
+
+static int sink_begin(void *ud, unsigned idx)
+{
+    nb_xfer *x = ud;
+    nb_blob *b;
+    if (idx != x->nblobs) return 1;
+    if (x->nblobs == x->cap_blobs) {
+        unsigned nc = x->cap_blobs ? x->cap_blobs * 2 : 4;
+        nb_blob *nbp = realloc(x->blobs, nc * sizeof *nbp);
+        if (!nbp) return 1;
+        x->blobs = nbp;
+        x->cap_blobs = nc;
+    }
+    b = &x->blobs[x->nblobs++];
+    memset(b, 0, sizeof *b);
+    b->fd = -1;
+    if (x->blob_dir) {
+        size_t n = strlen(x->blob_dir) + 32;
+        b->path = malloc(n);
+        if (!b->path) return 1;
+        snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
+        b->fd = mkstemp(b->path);
+        if (b->fd < 0) {
+            snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
+                     x->blob_dir, strerror(errno));
+            free(b->path);
+            b->path = NULL;
+            x->abort_kind = NB_KIND_IO;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
+{
+    nb_xfer *x = ud;
+    nb_blob *b = &x->blobs[idx];
+    b->bytes += n;
+    if (b->fd >= 0) {
+        while (n > 0) {
+            ssize_t w = write(b->fd, p, n);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
+                x->abort_kind = NB_KIND_IO;
+                return 1;
+            }
+            p += w;
+            n -= (size_t)w;
+        }
+        return 0;
+    }
+    if (buf_add(&b->mem, p, n)) {
+        snprintf(x->msg, sizeof x->msg, "out of memory");
+        x->abort_kind = NB_KIND_TOO_LARGE;
+        return 1;
+    }
+    return 0;
+}
+
+static int sink_end(void *ud, unsigned idx, uint64_t total)
+{
+    nb_xfer *x = ud;
+    nb_blob *b = &x->blobs[idx];
+    (void)total;
+    if (b->fd >= 0) {
+        if (close(b->fd) != 0) {
+            b->fd = -1;
+            snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
+            x->abort_kind = NB_KIND_IO;
+            return 1;
+        }
+        b->fd = -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ libcurl callbacks */
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    nb_xfer *x = ud;
+    size_t len = size * n;
+    /* a new status line starts a new header block (100-continue, proxies) */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) x->headers.len = 0;
+    if (x->headers.len + len <= NB_HEADERS_CAP) buf_add(&x->headers, p, len);
+    return len;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    nb_xfer *x = ud;
+    size_t len = size * n;
+    x->got_response_byte = 1;
+    if (x->mode == 0) {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+        if (x->status >= 200 && x->status < 300) {
+            nb_scan_sink sink;
+            sink.blob_begin = sink_begin;
+            sink.blob_data = sink_data;
+            sink.blob_end = sink_end;
+            sink.ud = x;
+            x->scan = nb_scan_new(&sink, 0);
+            if (!x->scan) {
+                snprintf(x->msg, sizeof x->msg, "out of memory");
+                x->abort_kind = NB_KIND_TOO_LARGE;
+                return 0;
+            }
+            x->mode = 1;
+        } else {
+            x->mode = 2;
+        }
+    }
+    x->body_bytes += len;
+    if (x->max_body && x->body_bytes > x->max_body) {
+        snprintf(x->msg, sizeof x->msg, "response body larger than max_response_bytes (%llu)",
+                 (unsigned long long)x->max_body);
+        x->abort_kind = NB_KIND_TOO_LARGE;
+        return 0;
+    }
+    if (x->mode == 2) {
+        size_t room = x->raw_body.len < NB_RAW_BODY_CAP ? NB_RAW_BODY_CAP - x->raw_body.len : 0;
+        if (buf_add(&x->raw_body, p, len < room ? len : room)) {
+            snprintf(x->msg, sizeof x->msg, "out of memory");
+            x->abort_kind = NB_KIND_TOO_LARGE;
+            return 0;
+        }
+        return len;
+    }
+    if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
+        uint64_t off = 0;
+        const char *em = nb_scan_error(x->scan, &off);
+        if (x->abort_kind == NB_OK) { /* the scanner itself failed, not a sink */
+            snprintf(x->msg, sizeof x->msg, "%s at byte %llu", em ? em : "malformed body",
+                     (unsigned long long)off);
+            x->abort_kind = NB_KIND_INVALID_RESPONSE;
+        }
+        return 0;
+    }
+    return len;
+}
+
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    nb_xfer *x = ud;
+    double now = nb_now();
+    if (dlnow != x->dlnow || ulnow != x->ulnow) x->t_active = now;
+    else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) {
+        snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
+                 now - x->t_active);
+        x->abort_kind = NB_KIND_STALL;
+        return 1; /* makes libcurl abort the transfer */
+    }
+    x->dltotal = dltotal;
+    x->dlnow = dlnow;
+    x->ultotal = ultotal;
+    x->ulnow = ulnow;
+    return 0;
+}
+
+/* Fills the staging area with the next base64 chunk of segment s. Returns
+ * 0 on success, -1 on a read error (message set). */
+static int stage_b64(nb_xfer *x, nb_upseg *s)
+{
+    size_t want = NB_RAW_CHUNK, got;
+    const uint8_t *src;
+    uint64_t left = s->raw_size - x->cur_off;
+    if (want > left) want = (size_t)left;
+    if (s->kind == NB_SEG_B64_FILE) {
+        got = 0;
+        while (got < want) {
+            ssize_t r = read(s->fd, x->raw + got, want - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                snprintf(x->msg, sizeof x->msg, "cannot read %s: %s", s->path,
+                         r < 0 ? strerror(errno) : "file shrank during upload");
+                x->abort_kind = NB_KIND_IO;
+                return -1;
+            }
+            got += (size_t)r;
+        }
+        src = x->raw;
+    } else {
+        src = (const uint8_t *)s->ptr + x->cur_off;
+    }
+    /* chunks are multiples of 3 except the last, so their encodings join */
+    x->stage_len = nb_b64_encode(src, want, x->stage);
+    x->stage_pos = 0;
+    x->cur_off += want;
+    return 0;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    nb_xfer *x = ud;
+    size_t room = size * n, out = 0;
+    while (room > 0 && x->cur < x->nsegs) {
+        nb_upseg *s = &x->segs[x->cur];
+        if (x->stage_pos < x->stage_len) {
+            size_t k = x->stage_len - x->stage_pos;
+            if (k > room) k = room;
+            memcpy(buf + out, x->stage + x->stage_pos, k);
+            x->stage_pos += k;
+            out += k;
+            room -= k;
+            continue;
+        }
+        if (x->cur_off >= s->raw_size) {
+            x->cur++;
+            x->cur_off = 0;
+            continue;
+        }
+        if (s->kind == NB_SEG_BYTES) {
+            size_t k = (size_t)(s->raw_size - x->cur_off);
+            if (k > room) k = room;
+            memcpy(buf + out, s->ptr + x->cur_off, k);
+            x->cur_off += k;
+            out += k;
+            room -= k;
+            continue;
+        }
+        if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
+    }
+    return out;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    nb_xfer *x = ud;
+    size_t i;
+    if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+    x->cur = 0;
+    x->cur_off = 0;
+    x->stage_len = x->stage_pos = 0;
+    for (i = 0; i < x->nsegs; i++)
+        if (x->segs[i].fd >= 0 && lseek(x->segs[i].fd, 0, SEEK_SET) != 0)
+            return CURL_SEEKFUNC_FAIL;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* ------------------------------------------------------------------ transfers */
+
+static void xfer_release(nb_xfer *x)
+{
+    unsigned i;
+    size_t j;
+    if (x->easy) curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->hdrs);
+    for (j = 0; j < x->nsegs; j++) {
+        if (x->segs[j].fd >= 0) close(x->segs[j].fd);
+        free(x->segs[j].path);
+    }
+    free(x->segs);
+    nb_scan_free(x->scan);
+    free(x->raw_body.p);
+    free(x->headers.p);
+    for (i = 0; i < x->nblobs; i++) {
+        nb_blob *b = &x->blobs[i];
+        if (b->fd >= 0) close(b->fd);
+        if (b->path && !b->taken) unlink(b->path);
+        free(b->path);
+        free(b->mem.p);
+    }
+    free(x->blobs);
+    free(x->blob_dir);
+    free(x);
+}
+
+void nb_xfer_free(nb_xfer *x)
+{
+    if (!x) return;
+    detach(x);
+    xfer_release(x);
+}
+
+static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
+                          size_t errlen)
+{
+    size_t i;
+    x->segs = calloc(o->nsegs ? o->nsegs : 1, sizeof *x->segs);
+    if (!x->segs) goto oom;
+    x->nsegs = o->nsegs;
+    for (i = 0; i < o->nsegs; i++) x->segs[i].fd = -1;
+    for (i = 0; i < o->nsegs; i++) {
+        nb_upseg *s = &x->segs[i];
+        s->kind = o->segs[i].kind;
+        s->ptr = o->segs[i].ptr;
+        s->len = o->segs[i].len;
+        if (s->kind == NB_SEG_B64_FILE) {
+            struct stat st;
+            s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
+            if (!s->path) goto oom;
+            s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+            if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+                *kind = NB_KIND_IO;
+                snprintf(err, errlen, "cannot read %s: %s", s->path,
+                         s->fd < 0 ? strerror(errno) : "not a regular file");
+                return -1;
+            }
+            s->raw_size = (uint64_t)st.st_size;
+            s->wire = nb_b64_encoded_len((size_t)st.st_size);
+        } else {
+            s->raw_size = s->len;
+            s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
+        }
+        x->upload_total += s->wire;
+    }
+    return 0;
+oom:
+    *kind = NB_KIND_NETWORK;
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char *err,
+                       size_t errlen)
+{
+    nb_xfer *x;
+    size_t i;
+    CURL *h;
+    *kind = NB_OK;
+    if (err && errlen) err[0] = 0;
+    x = calloc(1, sizeof *x);
+    if (!x) {
+        *kind = NB_KIND_NETWORK;
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (setup_segments(x, o, kind, err, errlen)) goto fail;
+    if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
+    x->easy = h = curl_easy_init();
+    if (!h) goto oom;
+    for (i = 0; i < o->nheaders; i++) {
+        struct curl_slist *nl = curl_slist_append(x->hdrs, o->headers[i]);
+        if (!nl) goto oom;
+        x->hdrs = nl;
+    }
+    x->timeout_ms = o->timeout_ms;
+    x->stall_ms = o->stall_ms;
+    x->max_body = o->max_response_bytes;
+
+    curl_easy_setopt(h, CURLOPT_URL, o->url);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)x);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, o->accept_encoding ? o->accept_encoding : "gzip");
+    if (o->accept_encoding && !o->accept_encoding[0])
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (o->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    if (o->connect_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    /* stall detection is ours (on_xferinfo): libcurl's LOW_SPEED averages
+     * over a window of seconds, so a burst before a stall hides it */
+    if (o->proxy) curl_easy_setopt(h, CURLOPT_PROXY, o->proxy);
+    if (o->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
+    if (o->ca_path) curl_easy_setopt(h, CURLOPT_CAPATH, o->ca_path);
+    if (o->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    if (o->nsegs > 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_total);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, x);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+    }
+
+    x->t0 = x->t_active = nb_now();
+    x->engine = e;
+    x->next = e->all;
+    if (e->all) e->all->prev = x;
+    e->all = x;
+    /* registered in e->all before add_handle: libcurl may call back inside it */
+    if (curl_multi_add_handle(e->multi, h) != CURLM_OK) {
+        all_unlink(e, x);
+        x->engine = NULL;
+        *kind = NB_KIND_NETWORK;
+        snprintf(err, errlen, "cannot add the transfer to the engine");
+        goto fail;
+    }
+    x->running = 1;
+    return x;
+oom:
+    *kind = NB_KIND_NETWORK;
+    snprintf(err, errlen, "out of memory");
+fail:
+    xfer_release(x);
+    return NULL;
+}
+
+void nb_xfer_cancel(nb_xfer *x)
+{
+    if (x->done) return;
+    finish(x, NB_KIND_CANCELLED, "cancelled");
+}
+
+int nb_xfer_done(const nb_xfer *x) { return x->done; }
+
+void nb_xfer_progress(const nb_xfer *x, nb_progress *p)
+{
+    p->uploaded = (uint64_t)x->ulnow;
+    p->upload_total = x->upload_total;
+    p->downloaded = (uint64_t)x->dlnow;
+    p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
+    p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
+    if (x->done) p->phase = NB_PHASE_DONE;
+    else if (x->got_response_byte || x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
+    else if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) p->phase = NB_PHASE_WAITING;
+    else if (x->ulnow > 0) p->phase = NB_PHASE_UPLOADING;
+    else p->phase = NB_PHASE_CONNECTING;
+}
+
+nb_kind nb_xfer_kind(const nb_xfer *x) { return x->kind; }
+const char *nb_xfer_message(const nb_xfer *x) { return x->msg; }
+long nb_xfer_status(const nb_xfer *x) { return x->status; }
+
+const char *nb_xfer_headers(const nb_xfer *x, size_t *len)
+{
+    *len = x->headers.len;
+    return x->headers.p ? (const char *)x->headers.p : "";
+}
+
+const char *nb_xfer_body(const nb_xfer *x, size_t *len)
+{
+    if (x->mode == 1 && x->scan) return nb_scan_skeleton(x->scan, len);
+    *len = x->raw_body.len;
+    return x->raw_body.p ? (const char *)x->raw_body.p : "";
+}
+
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1; }
+uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
+unsigned nb_xfer_blob_count(const nb_xfer *x) { return x->nblobs; }
+
+const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len)
+{
+    *len = 0;
+    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken) return NULL;
+    *len = x->blobs[i].mem.len;
+    return x->blobs[i].mem.p ? x->blobs[i].mem.p : (const uint8_t *)"";
+}
+
+uint8_t *nb_xfer_blob_take_data(nb_xfer *x, unsigned i, size_t *len)
+{
+    uint8_t *p;
+    *len = 0;
+    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken) return NULL;
+    p = x->blobs[i].mem.p;
+    *len = x->blobs[i].mem.len;
+    x->blobs[i].mem.p = NULL;
+    x->blobs[i].mem.len = x->blobs[i].mem.cap = 0;
+    x->blobs[i].taken = 1;
+    return p;
+}
+
+const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i)
+{
+    if (i >= x->nblobs) return NULL;
+    return x->blobs[i].path;
+}
+
+void nb_xfer_blob_take_path(nb_xfer *x, unsigned i)
+{
+    if (i < x->nblobs && x->blobs[i].path) x->blobs[i].taken = 1;
+}

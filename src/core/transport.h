@@ -1,0 +1,162 @@
+/*
+ * transport.h - the libcurl multi engine: many HTTP transfers driven by one
+ * non-blocking perform() call. No Lua.
+ *
+ * A transfer (nb_xfer) POSTs a body assembled from segments (literal bytes,
+ * bytes to base64-encode on the fly, or a file to base64-encode on the fly,
+ * so a request with many big reference images is never held encoded in
+ * memory) and receives the response:
+ *   - 2xx: through the streaming scanner (scan.h); each inlineData.data blob
+ *     is decoded into its own memory buffer, or, when blob_dir is set,
+ *     straight into its own temporary file in blob_dir;
+ *   - other statuses: the raw body, capped at NB_RAW_BODY_CAP bytes.
+ * libcurl callbacks only feed C buffers: no user code ever runs inside them.
+ *
+ * Ownership:
+ *   - nb_engine_new() allocates an engine; nb_engine_free() frees it, first
+ *     detaching (and cancelling) every transfer still attached. Transfers
+ *     are NOT freed by the engine: their owner frees them.
+ *   - nb_xfer_start() allocates a transfer; the caller owns it and frees it
+ *     with nb_xfer_free() at any time (running, done, or after the engine
+ *     is gone). Freeing removes it from the engine and deletes every
+ *     temporary blob file that was not taken with nb_xfer_blob_take_path().
+ *   - Segment bytes (NB_SEG_BYTES, NB_SEG_B64) are BORROWED: they must stay
+ *     valid and unchanged until the transfer is done or freed. Every string
+ *     in nb_xfer_opts except segment bytes is copied.
+ *   - Pointers returned by nb_xfer_* getters are owned by the transfer and
+ *     valid until it is freed (or, for blob data, until taken).
+ */
+#ifndef NB_TRANSPORT_H
+#define NB_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_RAW_BODY_CAP (1024 * 1024)
+
+typedef struct nb_engine nb_engine;
+typedef struct nb_xfer nb_xfer;
+
+typedef enum nb_seg_kind {
+    NB_SEG_BYTES = 0, /* send ptr[0..len) as is */
+    NB_SEG_B64 = 1,   /* send base64(ptr[0..len)) */
+    NB_SEG_B64_FILE = 2 /* send base64(contents of path) */
+} nb_seg_kind;
+
+typedef struct nb_seg {
+    nb_seg_kind kind;
+    const char *ptr; /* BYTES, B64: borrowed */
+    size_t len;
+    const char *path; /* B64_FILE: copied */
+} nb_seg;
+
+typedef struct nb_xfer_opts {
+    const char *url;
+    const char *const *headers; /* "Name: value" lines, copied */
+    size_t nheaders;
+    const nb_seg *segs; /* the request body, in order; nsegs == 0: GET */
+    size_t nsegs;
+    long timeout_ms;         /* whole transfer; 0 = none */
+    long connect_timeout_ms; /* 0 = libcurl default */
+    long stall_ms;           /* no byte moved for this long = stall; 0 = off */
+    uint64_t max_response_bytes; /* decoded (after gzip) body cap; 0 = none */
+    const char *blob_dir;    /* NULL: blobs in memory; else temp files here */
+    const char *accept_encoding; /* NULL: "gzip"; "": none */
+    const char *proxy, *ca_file, *ca_path; /* NULL: libcurl defaults */
+    int insecure;            /* 1: skip TLS verification (tests only) */
+} nb_xfer_opts;
+
+/* Where a transfer stands (nb_xfer_progress). */
+typedef enum nb_phase {
+    NB_PHASE_CONNECTING = 0,
+    NB_PHASE_UPLOADING,
+    NB_PHASE_WAITING,   /* request sent, no response byte yet */
+    NB_PHASE_DOWNLOADING,
+    NB_PHASE_DONE
+} nb_phase;
+
+typedef struct nb_progress {
+    nb_phase phase;
+    uint64_t uploaded, upload_total;
+    uint64_t downloaded, download_total; /* wire bytes; total 0 = unknown */
+    double elapsed; /* seconds since start */
+} nb_progress;
+
+/* Outcome kinds; the strings of nb_kind_name() are the Lua error kinds. */
+typedef enum nb_kind {
+    NB_OK = 0,
+    NB_KIND_NETWORK,
+    NB_KIND_TIMEOUT,
+    NB_KIND_STALL,
+    NB_KIND_TLS,
+    NB_KIND_TOO_LARGE,
+    NB_KIND_INVALID_RESPONSE,
+    NB_KIND_CANCELLED,
+    NB_KIND_IO
+} nb_kind;
+
+const char *nb_kind_name(nb_kind k);
+
+/* Process-wide libcurl init; call once before anything else (idempotent,
+ * not thread-safe). Returns 0 on success. */
+int nb_transport_global_init(void);
+
+/* Monotonic clock, seconds. */
+double nb_now(void);
+
+nb_engine *nb_engine_new(void);
+void nb_engine_free(nb_engine *e);
+
+/* Drives every transfer without blocking; if wait_ms > 0, first waits up to
+ * wait_ms for network activity (returns early when there is some). Returns
+ * the number of transfers still running, or -1 on a libcurl multi error. */
+int nb_engine_perform(nb_engine *e, int wait_ms);
+
+/* Pops one transfer that finished (or was cancelled) since the last call,
+ * in completion order; NULL when none. */
+nb_xfer *nb_engine_next_done(nb_engine *e);
+
+/* Starts a transfer. On failure returns NULL and sets *kind and writes a
+ * message to err (size errlen): NB_KIND_IO for an unreadable file segment,
+ * NB_KIND_NETWORK for setup failures. */
+nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind,
+                       char *err, size_t errlen);
+
+void nb_xfer_free(nb_xfer *x);
+
+/* Cancels a running transfer: it becomes done with NB_KIND_CANCELLED and
+ * is queued for nb_engine_next_done(). No-op when already done. */
+void nb_xfer_cancel(nb_xfer *x);
+
+int nb_xfer_done(const nb_xfer *x);
+void nb_xfer_progress(const nb_xfer *x, nb_progress *p);
+
+/* Valid once done. kind NB_OK means an HTTP response was fully received
+ * (any status) and, for 2xx, fully scanned. */
+nb_kind nb_xfer_kind(const nb_xfer *x);
+const char *nb_xfer_message(const nb_xfer *x); /* "" when NB_OK */
+long nb_xfer_status(const nb_xfer *x);         /* HTTP status, 0 if none */
+const char *nb_xfer_headers(const nb_xfer *x, size_t *len); /* raw, last response */
+/* 2xx: the skeleton JSON (scan.h). Other statuses: the raw body (capped). */
+const char *nb_xfer_body(const nb_xfer *x, size_t *len);
+int nb_xfer_body_is_skeleton(const nb_xfer *x);
+uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
+
+unsigned nb_xfer_blob_count(const nb_xfer *x);
+/* Memory blob: data and length (NULL if the blob is a file or was taken). */
+const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len);
+/* Hands the memory buffer to the caller, who must free() it. */
+uint8_t *nb_xfer_blob_take_data(nb_xfer *x, unsigned i, size_t *len);
+/* File blob: its temporary path (NULL if in memory). */
+const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i);
+/* The caller takes responsibility for the file (it will not be deleted). */
+void nb_xfer_blob_take_path(nb_xfer *x, unsigned i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

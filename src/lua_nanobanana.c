@@ -1,0 +1,758 @@
+/*
+ * lua_nanobanana.c - the only file that includes Lua: module nanobanana.core.
+ *
+ * Every function: check arguments -> call the C core -> push results.
+ * Rules kept here:
+ *   - no malloc'd memory is held across a call that may raise; scratch
+ *     arrays live in userdata owned by the GC;
+ *   - userdata are allocated and given their metatable BEFORE the C object
+ *     they box is acquired, and __gc/close share one idempotent function;
+ *   - no Lua runs inside libcurl callbacks: the engine only fills C buffers,
+ *     and the Lua layer reads them after perform() returns.
+ *
+ * Types:
+ *   nanobanana.Engine  box { nb_engine * }, user value: table
+ *                      lightuserdata(nb_xfer*) -> Xfer userdata, pinning
+ *                      every transfer the engine still drives or queues.
+ *   nanobanana.Xfer    box { nb_xfer * }, user value: table pinning the
+ *                      Lua strings whose bytes the transfer borrows.
+ */
+#include "compat.h"
+
+#include "b64.h"
+#include "fsutil.h"
+#include "scan.h"
+#include "sniff.h"
+#include "transport.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENGINE_MT "nanobanana.Engine"
+#define XFER_MT "nanobanana.Xfer"
+
+#if defined(_WIN32)
+#define NB_EXPORT __declspec(dllexport)
+#else
+#define NB_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef struct { nb_engine *e; } engine_box;
+typedef struct { nb_xfer *x; } xfer_box;
+
+/* ------------------------------------------------------------------ helpers */
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* Optional field of the table at idx: string or nil. */
+static const char *opt_field_str(lua_State *L, int idx, const char *k)
+{
+    const char *s = NULL;
+    lua_getfield(L, idx, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "field '%s' must be a string", k);
+        s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the string stays alive: the spec table holds it */
+    return s;
+}
+
+static double opt_field_num(lua_State *L, int idx, const char *k, double dflt)
+{
+    double v = dflt;
+    lua_getfield(L, idx, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "field '%s' must be a number", k);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* ------------------------------------------------------------------ pure functions */
+
+/*** base64 of a string. @function b64encode @tparam string s @treturn string */
+static int l_b64encode(lua_State *L)
+{
+    size_t n, outn;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    char *out;
+    outn = nb_b64_encoded_len(n);
+    out = luaL_buffinitsize(L, &b, outn ? outn : 1);
+    nb_b64_encode((const uint8_t *)s, n, out);
+    luaL_pushresultsize(&b, outn);
+    return 1;
+}
+
+/*** strict base64 decode. @treturn string bytes @treturn[2] nil @treturn[2] string message @treturn[2] integer offset (0-based) */
+static int l_b64decode(lua_State *L)
+{
+    size_t n, outn = 0;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    uint64_t off = 0;
+    const char *err = NULL;
+    uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, nb_b64_decoded_max(n) + 3);
+    if (nb_b64_decode(s, n, out, &outn, &off, &err) != 0) {
+        luaL_pushresultsize(&b, 0);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_pushstring(L, err ? err : "invalid base64");
+        lua_pushinteger(L, (lua_Integer)off);
+        return 3;
+    }
+    luaL_pushresultsize(&b, outn);
+    return 1;
+}
+
+static int push_sniff(lua_State *L, const uint8_t *p, size_t n)
+{
+    uint32_t w = 0, h = 0;
+    const char *mime = nb_sniff_mime(p, n);
+    if (mime) lua_pushstring(L, mime);
+    else lua_pushnil(L);
+    if (nb_sniff_size(p, n, &w, &h)) {
+        lua_pushinteger(L, (lua_Integer)w);
+        lua_pushinteger(L, (lua_Integer)h);
+    } else {
+        lua_pushnil(L);
+        lua_pushnil(L);
+    }
+    return 3;
+}
+
+/*** MIME type and size from image bytes. @treturn string|nil mime @treturn integer|nil width @treturn integer|nil height */
+static int l_sniff(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    return push_sniff(L, (const uint8_t *)s, n);
+}
+
+/*** Same for a file, reading only its head. @treturn mime, width, height, size @treturn[2] false, message */
+static int l_sniff_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    uint8_t *buf = nb_newuserdata(L, 65536); /* GC-owned scratch */
+    size_t got = 0;
+    uint64_t size = 0;
+    char err[512];
+    if (nb_read_prefix(path, buf, 65536, &got, &size, err, sizeof err) != 0) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    push_sniff(L, buf, got);
+    lua_pushinteger(L, (lua_Integer)size);
+    return 4;
+}
+
+/*** Atomic write (temp file beside + rename). @treturn true @treturn[2] nil, message */
+static int l_write_atomic(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checkstring(L, 1);
+    const char *data = luaL_checklstring(L, 2, &n);
+    char err[512];
+    if (nb_write_atomic(path, data, n, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
+static int l_copy_atomic(lua_State *L)
+{
+    const char *src = luaL_checkstring(L, 1);
+    const char *dst = luaL_checkstring(L, 2);
+    char err[512];
+    if (nb_copy_atomic(src, dst, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* l_scan's state lives in a GC-owned box, so a raise while pushing results
+ * (memory error) cannot leak the scanner or its buffers. The scanner never
+ * calls Lua: finished blobs are parked in C and pushed between feeds. */
+#define SCANBOX_MT "nanobanana.ScanBox"
+typedef struct { uint8_t *p; size_t len, cap; } byte_vec;
+typedef struct {
+    nb_scan *sc;
+    byte_vec cur;      /* blob being decoded */
+    byte_vec *ready;   /* finished blobs not yet pushed */
+    size_t nready, capready;
+    int oom;
+} scan_box;
+
+static int vec_add(byte_vec *v, const uint8_t *p, size_t n)
+{
+    if (v->len + n > v->cap) {
+        size_t nc = v->cap ? v->cap : 4096;
+        void *np;
+        while (nc < v->len + n) nc *= 2;
+        np = realloc(v->p, nc);
+        if (!np) return -1;
+        v->p = np;
+        v->cap = nc;
+    }
+    if (n) memcpy(v->p + v->len, p, n);
+    v->len += n;
+    return 0;
+}
+
+static int box_begin(void *ud, unsigned idx)
+{
+    scan_box *b = ud;
+    (void)idx;
+    b->cur.len = 0;
+    return 0;
+}
+
+static int box_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
+{
+    scan_box *b = ud;
+    (void)idx;
+    if (vec_add(&b->cur, p, n)) {
+        b->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int box_end(void *ud, unsigned idx, uint64_t total)
+{
+    scan_box *b = ud;
+    (void)idx;
+    (void)total;
+    if (b->nready == b->capready) {
+        size_t nc = b->capready ? b->capready * 2 : 4;
+        void *np = realloc(b->ready, nc * sizeof *b->ready);
+        if (!np) {
+            b->oom = 1;
+            return 1;
+        }
+        b->ready = np;
+        b->capready = nc;
+    }
+    b->ready[b->nready++] = b->cur; /* hand the buffer over */
+    memset(&b->cur, 0, sizeof b->cur);
+    return 0;
+}
+
+static int scanbox_gc(lua_State *L)
+{
+    scan_box *b = luaL_checkudata(L, 1, SCANBOX_MT);
+    size_t i;
+    nb_scan_free(b->sc);
+    b->sc = NULL;
+    free(b->cur.p);
+    for (i = 0; i < b->nready; i++) free(b->ready[i].p);
+    free(b->ready);
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+/* pushes parked blobs into the table at tidx (starting at *next) */
+static void push_ready(lua_State *L, scan_box *b, int tidx, int *next)
+{
+    size_t i;
+    for (i = 0; i < b->nready; i++) {
+        lua_pushlstring(L, (const char *)b->ready[i].p, b->ready[i].len);
+        lua_rawseti(L, tidx, (*next)++);
+        free(b->ready[i].p);
+        b->ready[i].p = NULL;
+    }
+    b->nready = 0;
+}
+
+/*** Scans a whole response body (tests, SSE events).
+ * @treturn string skeleton @treturn table blobs (bytes, 1-based)
+ * @treturn[2] nil @treturn[2] string message @treturn[2] integer offset */
+static int l_scan(lua_State *L)
+{
+    size_t n, pos = 0, sk_len;
+    const char *s = luaL_checklstring(L, 1, &n);
+    nb_scan_sink sink;
+    scan_box *b;
+    int rc = NB_SCAN_OK, next = 1, boxi, tidx;
+    const char *sk;
+    lua_settop(L, 1);
+    b = nb_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, SCANBOX_MT);
+    boxi = lua_gettop(L);
+    lua_newtable(L);
+    tidx = lua_gettop(L);
+    sink.blob_begin = box_begin;
+    sink.blob_data = box_data;
+    sink.blob_end = box_end;
+    sink.ud = b;
+    b->sc = nb_scan_new(&sink, 0);
+    if (!b->sc) return luaL_error(L, "out of memory");
+    while (pos < n && rc == NB_SCAN_OK) {
+        size_t k = n - pos < 65536 ? n - pos : 65536;
+        rc = nb_scan_feed(b->sc, s + pos, k);
+        pos += k;
+        push_ready(L, b, tidx, &next);
+    }
+    if (rc == NB_SCAN_OK) rc = nb_scan_finish(b->sc);
+    if (b->oom) return luaL_error(L, "out of memory");
+    if (rc != NB_SCAN_OK) {
+        uint64_t off = 0;
+        const char *em = nb_scan_error(b->sc, &off);
+        lua_pushnil(L);
+        lua_pushstring(L, em ? em : "malformed body");
+        lua_pushinteger(L, (lua_Integer)off);
+        return 3;
+    }
+    sk = nb_scan_skeleton(b->sc, &sk_len);
+    lua_pushlstring(L, sk, sk_len);
+    lua_pushvalue(L, tidx);
+    (void)boxi; /* freed by __gc */
+    return 2;
+}
+
+/*** Monotonic clock in seconds. */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, nb_now());
+    return 1;
+}
+
+/*** libcurl and library versions. @treturn table */
+static int l_version_info(lua_State *L)
+{
+    curl_version_info_data *d = curl_version_info(CURLVERSION_NOW);
+    lua_newtable(L);
+    set_str(L, "version", NB_VERSION);
+    set_str(L, "curl", d->version);
+    set_str(L, "ssl", d->ssl_version ? d->ssl_version : "none");
+    set_str(L, "libz", d->libz_version ? d->libz_version : "none");
+    lua_pushboolean(L, (d->features & CURL_VERSION_HTTP2) != 0);
+    lua_setfield(L, -2, "http2");
+    lua_pushboolean(L, (d->features & CURL_VERSION_LIBZ) != 0);
+    lua_setfield(L, -2, "gzip");
+    set_str(L, "lua", LUA_RELEASE);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ Engine */
+
+static engine_box *check_engine(lua_State *L, int i)
+{
+    engine_box *b = luaL_checkudata(L, i, ENGINE_MT);
+    luaL_argcheck(L, b->e != NULL, i, "closed nanobanana.Engine");
+    return b;
+}
+
+static xfer_box *check_xfer(lua_State *L, int i)
+{
+    return luaL_checkudata(L, i, XFER_MT);
+}
+
+/*** A new engine (one libcurl multi handle). @treturn Engine */
+static int l_engine(lua_State *L)
+{
+    engine_box *b = nb_newuserdata(L, sizeof *b);
+    b->e = NULL;
+    luaL_setmetatable(L, ENGINE_MT);
+    lua_newtable(L); /* pinned transfers */
+    nb_setuservalue(L, -2);
+    b->e = nb_engine_new();
+    if (!b->e) return luaL_error(L, "cannot initialise libcurl");
+    return 1;
+}
+
+static int engine_close(lua_State *L)
+{
+    engine_box *b = luaL_checkudata(L, 1, ENGINE_MT);
+    if (b->e) {
+        nb_engine_free(b->e); /* cancels and detaches every transfer */
+        b->e = NULL;
+        lua_newtable(L); /* unpin them: their own __gc frees them */
+        nb_setuservalue(L, 1);
+    }
+    return 0;
+}
+
+static int engine_tostring(lua_State *L)
+{
+    engine_box *b = luaL_checkudata(L, 1, ENGINE_MT);
+    lua_pushfstring(L, "nanobanana.Engine (%p)%s", (void *)b, b->e ? "" : " closed");
+    return 1;
+}
+
+/* Reads spec.body (array) into a GC-owned nb_seg array; pins strings in the
+ * table at pin_idx. Returns the array; *n receives its length. */
+static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
+{
+    size_t i, len;
+    nb_seg *segs;
+    lua_getfield(L, spec, "body");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        *n = 0;
+        return NULL;
+    }
+    luaL_argcheck(L, lua_istable(L, -1), 2, "body must be an array of segments");
+    len = lua_rawlen(L, -1);
+    segs = nb_newuserdata(L, (len ? len : 1) * sizeof *segs);
+    lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1); /* pin the array */
+    for (i = 0; i < len; i++) {
+        nb_seg *s = &segs[i];
+        memset(s, 0, sizeof *s);
+        lua_rawgeti(L, -1, (int)i + 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            s->kind = NB_SEG_BYTES;
+            s->ptr = lua_tolstring(L, -1, &s->len);
+        } else if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "b64");
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                s->kind = NB_SEG_B64;
+                s->ptr = lua_tolstring(L, -1, &s->len);
+                lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+            } else {
+                lua_pop(L, 1);
+                lua_getfield(L, -1, "file");
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}",
+                               (int)i + 1);
+                s->kind = NB_SEG_B64_FILE;
+                s->path = lua_tostring(L, -1);
+                lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+            }
+            lua_pop(L, 1);
+            continue;
+        } else {
+            luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}", (int)i + 1);
+        }
+        lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1); /* pin the string */
+    }
+    lua_pop(L, 1);
+    *n = len;
+    return segs;
+}
+
+/*** Starts a transfer.
+ * @tparam table spec url, headers (array of "Name: value"), body (array of
+ *   segments), timeout, connect_timeout, stall (seconds), max_bytes,
+ *   blob_dir, accept_encoding, proxy, ca_file, ca_path, insecure
+ * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
+static int engine_start(lua_State *L)
+{
+    engine_box *eb = check_engine(L, 1);
+    nb_xfer_opts o;
+    const char **hdrs = NULL;
+    size_t i, nh = 0;
+    int pin, boxi;
+    xfer_box *xb;
+    nb_kind kind;
+    char err[512];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    memset(&o, 0, sizeof o);
+    lua_newtable(L); /* 3: pins */
+    pin = 3;
+    o.url = opt_field_str(L, 2, "url");
+    luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
+    lua_getfield(L, 2, "headers");
+    if (!lua_isnil(L, -1)) {
+        luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
+        nh = lua_rawlen(L, -1);
+        hdrs = nb_newuserdata(L, (nh ? nh : 1) * sizeof *hdrs);
+        lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        for (i = 0; i < nh; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "headers[%d] must be a string", (int)i + 1);
+            hdrs[i] = lua_tostring(L, -1);
+            lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        }
+    }
+    lua_pop(L, 1);
+    o.headers = hdrs;
+    o.nheaders = nh;
+    o.segs = read_segments(L, 2, pin, &o.nsegs);
+    o.timeout_ms = (long)(opt_field_num(L, 2, "timeout", 0) * 1000.0);
+    o.connect_timeout_ms = (long)(opt_field_num(L, 2, "connect_timeout", 0) * 1000.0);
+    o.stall_ms = (long)(opt_field_num(L, 2, "stall", 0) * 1000.0);
+    o.max_response_bytes = (uint64_t)opt_field_num(L, 2, "max_bytes", 0);
+    o.blob_dir = opt_field_str(L, 2, "blob_dir");
+    o.accept_encoding = opt_field_str(L, 2, "accept_encoding");
+    o.proxy = opt_field_str(L, 2, "proxy");
+    o.ca_file = opt_field_str(L, 2, "ca_file");
+    o.ca_path = opt_field_str(L, 2, "ca_path");
+    lua_getfield(L, 2, "insecure");
+    o.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+
+    /* the box exists (and is collectable) before the transfer does */
+    xb = nb_newuserdata(L, sizeof *xb);
+    xb->x = NULL;
+    luaL_setmetatable(L, XFER_MT);
+    boxi = lua_gettop(L);
+    lua_pushvalue(L, pin);
+    nb_setuservalue(L, boxi);
+    /* make room in the engine's pin table before acquiring anything */
+    nb_getuservalue(L, 1);
+    xb->x = nb_xfer_start(eb->e, &o, &kind, err, sizeof err);
+    if (!xb->x) {
+        lua_pushnil(L);
+        lua_pushstring(L, nb_kind_name(kind));
+        lua_pushstring(L, err);
+        return 3;
+    }
+    lua_pushlightuserdata(L, xb->x);
+    lua_pushvalue(L, boxi);
+    lua_rawset(L, -3); /* engine pins the running transfer */
+    lua_pushvalue(L, boxi);
+    return 1;
+}
+
+/*** Drives every transfer. @tparam[opt=0] integer wait_ms @treturn integer running */
+static int engine_perform(lua_State *L)
+{
+    engine_box *b = check_engine(L, 1);
+    lua_Integer wait = luaL_optinteger(L, 2, 0);
+    int running;
+    luaL_argcheck(L, wait >= 0 && wait <= 60000, 2, "wait_ms out of range 0..60000");
+    running = nb_engine_perform(b->e, (int)wait);
+    if (running < 0) return luaL_error(L, "libcurl multi error");
+    lua_pushinteger(L, running);
+    return 1;
+}
+
+/*** Pops the next finished transfer. @treturn Xfer|nil */
+static int engine_next_done(lua_State *L)
+{
+    engine_box *b = check_engine(L, 1);
+    nb_xfer *x;
+    nb_getuservalue(L, 1);
+    x = nb_engine_next_done(b->e);
+    if (!x) return 0;
+    lua_pushlightuserdata(L, x);
+    lua_rawget(L, -2);
+    lua_pushlightuserdata(L, x);
+    lua_pushnil(L);
+    lua_rawset(L, -4); /* unpin: the caller holds it now */
+    return 1;
+}
+
+/* ------------------------------------------------------------------ Xfer */
+
+static int xfer_close(lua_State *L)
+{
+    xfer_box *b = check_xfer(L, 1);
+    if (b->x) {
+        nb_xfer_free(b->x); /* removes it from its engine, deletes temp files */
+        b->x = NULL;
+    }
+    return 0;
+}
+
+static nb_xfer *live_xfer(lua_State *L)
+{
+    xfer_box *b = check_xfer(L, 1);
+    luaL_argcheck(L, b->x != NULL, 1, "closed nanobanana.Xfer");
+    return b->x;
+}
+
+static int xfer_tostring(lua_State *L)
+{
+    xfer_box *b = check_xfer(L, 1);
+    lua_pushfstring(L, "nanobanana.Xfer (%p)%s", (void *)b, b->x ? "" : " closed");
+    return 1;
+}
+
+static int xfer_cancel(lua_State *L)
+{
+    nb_xfer_cancel(live_xfer(L));
+    return 0;
+}
+
+static int xfer_done(lua_State *L)
+{
+    lua_pushboolean(L, nb_xfer_done(live_xfer(L)));
+    return 1;
+}
+
+static const char *phase_name(nb_phase p)
+{
+    static const char *const names[] = {"connecting", "uploading", "waiting", "downloading", "done"};
+    return names[p];
+}
+
+/*** Progress into table t (reused). @tparam table t @treturn table t */
+static int xfer_progress(lua_State *L)
+{
+    nb_xfer *x = live_xfer(L);
+    nb_progress p;
+    nb_xfer_progress(x, &p);
+    if (!lua_istable(L, 2)) {
+        lua_settop(L, 1);
+        lua_createtable(L, 0, 6);
+    } else {
+        lua_settop(L, 2);
+    }
+    set_str(L, "phase", phase_name(p.phase));
+    set_num(L, "uploaded", (double)p.uploaded);
+    set_num(L, "upload_total", (double)p.upload_total);
+    set_num(L, "downloaded", (double)p.downloaded);
+    set_num(L, "download_total", (double)p.download_total);
+    set_num(L, "elapsed", p.elapsed);
+    return 1;
+}
+
+/*** The outcome of a finished transfer.
+ * @treturn table { kind, message, status, headers, body, skeleton (bool),
+ *   blobs (count), body_bytes } */
+static int xfer_result(lua_State *L)
+{
+    nb_xfer *x = live_xfer(L);
+    const char *s;
+    size_t n;
+    luaL_argcheck(L, nb_xfer_done(x), 1, "transfer still running");
+    lua_createtable(L, 0, 8);
+    set_str(L, "kind", nb_kind_name(nb_xfer_kind(x)));
+    set_str(L, "message", nb_xfer_message(x));
+    set_int(L, "status", (lua_Integer)nb_xfer_status(x));
+    s = nb_xfer_headers(x, &n);
+    lua_pushlstring(L, s, n);
+    lua_setfield(L, -2, "headers");
+    s = nb_xfer_body(x, &n);
+    lua_pushlstring(L, s, n);
+    lua_setfield(L, -2, "body");
+    lua_pushboolean(L, nb_xfer_body_is_skeleton(x));
+    lua_setfield(L, -2, "skeleton");
+    set_int(L, "blobs", (lua_Integer)nb_xfer_blob_count(x));
+    set_num(L, "body_bytes", (double)nb_xfer_body_bytes(x));
+    return 1;
+}
+
+/*** Blob i (1-based): its bytes (moved out of C) or its temp file path.
+ * @treturn string bytes|path @treturn string "data"|"file" */
+static int xfer_blob(lua_State *L)
+{
+    nb_xfer *x = live_xfer(L);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    const char *path;
+    const uint8_t *p;
+    size_t n;
+    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_xfer_blob_count(x), 2, "no such blob");
+    path = nb_xfer_blob_path(x, (unsigned)(i - 1));
+    if (path) {
+        lua_pushstring(L, path);
+        lua_pushliteral(L, "file");
+        return 2;
+    }
+    p = nb_xfer_blob_data(x, (unsigned)(i - 1), &n);
+    if (!p) return luaL_error(L, "blob %d was already taken", (int)i);
+    lua_pushlstring(L, (const char *)p, n); /* may raise: C still owns p */
+    free(nb_xfer_blob_take_data(x, (unsigned)(i - 1), &n)); /* one copy left */
+    lua_pushliteral(L, "data");
+    return 2;
+}
+
+/*** The caller keeps blob i's temp file (it will not be deleted). */
+static int xfer_keep_file(lua_State *L)
+{
+    nb_xfer *x = live_xfer(L);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_xfer_blob_count(x), 2, "no such blob");
+    nb_xfer_blob_take_path(x, (unsigned)(i - 1));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ module */
+
+static const luaL_Reg engine_methods[] = {
+    {"start", engine_start},
+    {"perform", engine_perform},
+    {"next_done", engine_next_done},
+    {"close", engine_close},
+    {"__gc", engine_close},
+#if NB_HAVE_CLOSE
+    {"__close", engine_close},
+#endif
+    {"__tostring", engine_tostring},
+    {NULL, NULL}};
+
+static const luaL_Reg xfer_methods[] = {
+    {"cancel", xfer_cancel},
+    {"done", xfer_done},
+    {"progress", xfer_progress},
+    {"result", xfer_result},
+    {"blob", xfer_blob},
+    {"keep_file", xfer_keep_file},
+    {"close", xfer_close},
+    {"__gc", xfer_close},
+#if NB_HAVE_CLOSE
+    {"__close", xfer_close},
+#endif
+    {"__tostring", xfer_tostring},
+    {NULL, NULL}};
+
+static const luaL_Reg functions[] = {
+    {"b64encode", l_b64encode},
+    {"b64decode", l_b64decode},
+    {"sniff", l_sniff},
+    {"sniff_file", l_sniff_file},
+    {"scan", l_scan},
+    {"write_atomic", l_write_atomic},
+    {"copy_atomic", l_copy_atomic},
+    {"now", l_now},
+    {"version_info", l_version_info},
+    {"engine", l_engine},
+    {NULL, NULL}};
+
+static void new_type(lua_State *L, const char *name, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
+{
+    if (nb_transport_global_init() != 0) return luaL_error(L, "libcurl global init failed");
+    new_type(L, ENGINE_MT, engine_methods);
+    new_type(L, XFER_MT, xfer_methods);
+    luaL_newmetatable(L, SCANBOX_MT);
+    lua_pushcfunction(L, scanbox_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newlib(L, functions);
+    set_str(L, "_VERSION", "nanobanana " NB_VERSION);
+    set_str(L, "version", NB_VERSION);
+    return 1;
+}
