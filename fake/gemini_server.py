@@ -1762,8 +1762,12 @@ class App:
         if name == "error_in_200":
             error = render_plain(vertex_like_error(
                 _status_arg(fault.arg, 500)).body())
-            reply.pieces = ([pieces[0], [b"data: ", error.replace(b"\n", b""),
-                                         b"\r\n\r\n"]] if sse else [error])
+            if sse:
+                compact = json.dumps(vertex_like_error(_status_arg(
+                    fault.arg, 500)).body(), separators=(",", ": ")).encode()
+                reply.pieces = [pieces[0], [b"data: ", compact, b"\r\n\r\n"]]
+            else:
+                reply.pieces = [error]
             rec["images"] = []
         elif name == "invalid_json":
             reply.pieces = _truncate_json(pieces, sse)

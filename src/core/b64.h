@@ -74,7 +74,9 @@ int nb_b64_dec_update(nb_b64_dec *st, const char *in, size_t n,
                       uint8_t *out, size_t *outlen);
 
 /* Ends the stream: flushes an unpadded final quantum. out must hold 2
- * bytes. Returns 0 on success, -1 on a dangling single char. */
+ * bytes. Returns 0 on success, -1 on a dangling single char (or on a
+ * half-finished "xx=" padding); such end-of-stream errors are reported at
+ * err_offset == offset, i.e. where the missing char should have been. */
 int nb_b64_dec_final(nb_b64_dec *st, uint8_t *out, size_t *outlen);
 
 /* One-shot strict decode (init + update + final). out must hold

@@ -356,6 +356,8 @@ nb_scan *nb_scan_new(const nb_scan_sink *sink, size_t max_skeleton)
     if (sink)
         s->sink = *sink;
     s->max_skel = max_skeleton ? max_skeleton : DEFAULT_MAX_SKELETON;
+    if (s->max_skel > (size_t)-2) /* keeps max_skel + 1 (the NUL) from wrapping */
+        s->max_skel = (size_t)-2;
     s->skel_cap = s->max_skel + 1 < SKEL_INITIAL ? s->max_skel + 1 : SKEL_INITIAL;
     s->skel = (char *)malloc(s->skel_cap);
     if (!s->skel) {

@@ -79,7 +79,10 @@ unsigned nb_scan_blob_count(const nb_scan *s);
 
 /* After an error: a static-lifetime-or-scanner-owned message such as
  * "expected ',' or '}'" and the byte offset (from the first byte fed
- * since new/reset) where it was detected. Returns NULL if no error. */
+ * since new/reset) where it was detected. Returns NULL if no error.
+ * Offsets: the offending byte; for base64 errors the bad base64 char, or
+ * the '\' of an escape that yields a bad char, or the closing quote when
+ * the base64 text ends early; for ETRUNC the body length. */
 const char *nb_scan_error(const nb_scan *s, uint64_t *offset);
 
 #ifdef __cplusplus
