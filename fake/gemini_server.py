@@ -237,6 +237,33 @@ def decode_b64_lenient(text):
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 
 
+class B64Memo:
+    """Per-request cache of base64 decodes and digests.
+
+    A request's image strings are decoded once even though the log summary,
+    validation and the image seed all need them.  Keyed by object identity;
+    the memo keeps the strings alive, so ids are not reused meanwhile.
+    """
+
+    def __init__(self):
+        self.items = {}
+
+    def decode(self, text):
+        """decode_b64_lenient(text), memoised."""
+        hit = self.items.get(id(text))
+        if hit is None:
+            hit = self.items[id(text)] = [text, decode_b64_lenient(text), None]
+        return hit[1]
+
+    def sha256(self, text):
+        """Hex SHA-256 of the decoded bytes (None when not base64)."""
+        data = self.decode(text)
+        hit = self.items[id(text)]
+        if hit[2] is None and data is not None:
+            hit[2] = hashlib.sha256(data).hexdigest()
+        return hit[2]
+
+
 def sniff_image(data):
     """Return the MIME type of image bytes from their magic, or None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -864,22 +891,23 @@ class Plan:
         self.want_image = True
         self.include_thoughts = False
         self.prompt = ""             # text of the last user turn
-        self.input_images = []       # decoded bytes of every inline image
+        self.input_images = 0        # inline images in all turns
         self.input_images_user = 0
         self.text_chars = 0
         self.seed = ""
 
 
-def validate(req, spec, model_id):
+def validate(req, spec, model_id, memo=None):
     """Validate a normalised request, in the documented order.
 
     Returns a Plan or raises ApiError (first failure wins).
     """
+    memo = memo or B64Memo()
     plan = Plan()
     plan.model, plan.model_id = spec, model_id
     contents = req.get("contents") or []
     _check_contents(contents)
-    _check_inline_data(contents, plan)
+    _check_inline_data(contents, plan, memo)
     _check_image_count(contents, spec, plan)
     gen = req.get("generationConfig") or {}
     image_cfg = gen.get("imageConfig") or {}
@@ -900,7 +928,7 @@ def validate(req, spec, model_id):
     if spec.gemini3:
         plan.include_thoughts = bool((thinking or {}).get("includeThoughts"))
         _check_signatures(contents)
-    _describe_prompt(contents, plan)
+    _describe_prompt(contents, plan, memo)
     return plan
 
 
@@ -930,7 +958,7 @@ def _check_contents(contents):
                     "field\n" % (i, j), violation=False)
 
 
-def _check_inline_data(contents, plan):
+def _check_inline_data(contents, plan, memo):
     """MIME type, base64 and image magic of every inline image."""
     for i, content in enumerate(contents):
         for j, part in enumerate(content.get("parts") or []):
@@ -942,7 +970,7 @@ def _check_inline_data(contents, plan):
                 raise bad_request("Unsupported MIME type: %s" % mime,
                                   violation=False)
             text = blob.get("data", "")
-            data = decode_b64_lenient(text)
+            data = memo.decode(text)
             if data is None:
                 field = "contents[%d].parts[%d].inline_data.data" % (i, j)
                 raise bad_request(
@@ -950,7 +978,7 @@ def _check_inline_data(contents, plan):
                     'failed for "%s"' % (field, text[:20]), field)
             if sniff_image(data) is None:
                 raise bad_request(MSG_BAD_IMAGE, violation=False)
-            plan.input_images.append(data)
+            plan.input_images += 1
 
 
 def _check_image_count(contents, spec, plan):
@@ -1045,7 +1073,7 @@ def _check_signatures(contents):
                                   violation=False)
 
 
-def _describe_prompt(contents, plan):
+def _describe_prompt(contents, plan, memo):
     """Prompt text (last user turn), token inputs and the image seed."""
     last_user = None
     for content in contents:
@@ -1060,8 +1088,7 @@ def _describe_prompt(contents, plan):
             texts.append(part["text"])
         blob = part.get("inlineData")
         if blob is not None:
-            data = decode_b64_lenient(blob.get("data", "")) or b""
-            digests.append(hashlib.sha256(data).hexdigest())
+            digests.append(memo.sha256(blob.get("data", "")) or "")
     plan.prompt = "\n".join(texts)
     plan.seed = "|".join([plan.model.name, plan.ratio, plan.size,
                           plan.prompt] + digests)
@@ -1142,10 +1169,10 @@ class State:
             return list(self.faults)
 
 
-def summarize_body(body):
+def summarize_body(body, memo):
     """Copy of a request body with every inlineData.data summarised."""
     if isinstance(body, list):
-        return [summarize_body(v) for v in body]
+        return [summarize_body(v, memo) for v in body]
     if not isinstance(body, dict):
         return body
     out = {}
@@ -1154,15 +1181,15 @@ def summarize_body(body):
             value = dict(value)
             if isinstance(value.get("data"), str):
                 text = value["data"]
-                data = decode_b64_lenient(text)
-                value["data"] = ({"sha256": hashlib.sha256(data).hexdigest(),
+                data = memo.decode(text)
+                value["data"] = ({"sha256": memo.sha256(text),
                                   "bytes": len(data), "b64_chars": len(text)}
                                  if data is not None else
                                  {"invalid": True, "b64_chars": len(text),
                                   "head": text[:40]})
             out[key] = value
         else:
-            out[key] = summarize_body(value)
+            out[key] = summarize_body(value, memo)
     return out
 
 
@@ -1490,7 +1517,7 @@ class Generator:
     def _usage(plan, ans):
         """usageMetadata per api-facts §2.1 (input side approximated)."""
         text_in = max(1, -(-plan.text_chars // 4))
-        img_in = len(plan.input_images) * (1120 if plan.model.gemini3 else 258)
+        img_in = plan.input_images * (1120 if plan.model.gemini3 else 258)
         prompt = text_in + img_in
         usage = {"promptTokenCount": prompt}
         details = [{"modality": "TEXT", "tokenCount": text_in}]
@@ -1583,7 +1610,8 @@ def render_answer(ans, plan, body, stream, sse):
 
 GENERATE_RE = re.compile(
     r"^(?P<prefix>.*?)(?:/(?P<version>v1beta|v1alpha|v1))?/models/"
-    r"(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+    r"(?P<model>(?:models/)?[^/:]+):"
+    r"(?P<method>generateContent|streamGenerateContent)$")
 STOP = threading.Event()     # set on SIGTERM/SIGINT; wakes every sleep
 
 
@@ -1678,16 +1706,18 @@ class App:
 
     def handle_generate(self, ctx):
         """(Reply, record) for a non-control request."""
-        rec = self.new_record(ctx)
+        parsed, perr = parse_body(ctx.body)
+        memo = B64Memo()
+        rec = self.new_record(ctx, parsed, perr, memo)
         try:
-            reply = self._generate(ctx, rec)
+            reply = self._generate(ctx, rec, parsed, perr, memo)
         except ApiError as err:
             rec["error"] = err.message
             reply = Reply.error(err)
         rec["status"] = reply.status
         return reply, rec
 
-    def new_record(self, ctx):
+    def new_record(self, ctx, parsed, perr, memo):
         """The request-log entry (body summarised, images listed later)."""
         rec = {"method": ctx.method, "path": ctx.path, "prefix": None,
                "version": None, "model": None, "stream": False,
@@ -1695,15 +1725,14 @@ class App:
                "status": None, "fault": None, "fault_arg": None,
                "images": [], "time": time.time()}
         if self.cfg.record:
-            parsed, err = parse_body(ctx.body)
-            if err is None or parsed is not None:
-                rec["body"] = summarize_body(parsed)
+            if perr is None or parsed is not None:
+                rec["body"] = summarize_body(parsed, memo)
             else:
                 rec["body"] = {"raw": ctx.body[:2000].decode("utf-8",
                                                              "replace")}
         return rec
 
-    def _generate(self, ctx, rec):
+    def _generate(self, ctx, rec, parsed, perr, memo):
         match = GENERATE_RE.match(ctx.path)
         if not match or ctx.method != "POST":
             raise ApiError(404, "Method %s %s not found. The fake serves POST "
@@ -1723,11 +1752,10 @@ class App:
                            "ListModels to see the list of available models "
                            "and their supported methods."
                            % (model_id, match.group("version") or "v1beta"))
-        parsed, err = parse_body(ctx.body)
-        if err:
-            raise err
+        if perr:
+            raise perr
         req = normalize(parsed, REQUEST, "", "GenerateContentRequest")
-        plan = validate(req, spec, model_id)
+        plan = validate(req, spec, model_id, memo)
         fault = self.state.pop_fault() or fault_from_prompt(plan.prompt)
         if fault:
             rec["fault"], rec["fault_arg"] = fault.name, fault.arg
@@ -1851,6 +1879,9 @@ def _truncate_json(pieces, sse):
 # ---------------------------------------------------------------------------
 
 
+DRAIN_LIMIT = 4 << 30     # oversized bodies up to this are read and dropped
+
+
 class ClientGone(Exception):
     """The client closed the connection while we were reading."""
 
@@ -1953,6 +1984,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if length < 0:
                 raise bad_request("Invalid Content-Length.", violation=False)
             if length > limit:
+                self._discard(length)
                 raise self._too_large()
             body = self._read_exact(length)
         if self.headers.get("Content-Encoding", "").lower().strip() == "gzip":
@@ -1972,6 +2004,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ClientGone()
         return data
 
+    def _discard(self, n):
+        """Read and drop n body bytes, so the client can read our 400.
+
+        Closing with unread input would make the kernel send RST, which can
+        destroy the answer before the client reads it.  Bounded at 4 GiB.
+        """
+        if n > DRAIN_LIMIT:
+            return
+        while n > 0:
+            got = self.rfile.read(min(n, 1 << 20))
+            if not got:
+                return
+            n -= len(got)
+
     def _read_chunked(self, limit):
         pieces, total = [], 0
         while True:
@@ -1988,10 +2034,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline(8192).strip():   # trailers
                     pass
+                if pieces is None:
+                    raise self._too_large()
                 return b"".join(pieces)
             total += size
             if total > limit:
-                raise self._too_large()
+                pieces = None         # keep reading, drop the data
+            if pieces is None:
+                self._discard(size + 2)
+                continue
             pieces.append(self._read_exact(size))
             self._read_exact(2)
 

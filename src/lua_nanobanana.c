@@ -655,6 +655,16 @@ static int xfer_result(lua_State *L)
     return 1;
 }
 
+/* Pushes memory blob i as a Lua string and frees the C copy. For a moment
+ * both exist (Lua 5.4 cannot adopt a buffer as a string; 5.5's
+ * lua_pushexternalstring will remove that copy); use output= to keep big
+ * images out of memory entirely. */
+static void push_blob_bytes(lua_State *L, nb_xfer *x, unsigned i, const uint8_t *p, size_t n)
+{
+    lua_pushlstring(L, (const char *)p, n); /* may raise: the transfer still owns p */
+    nb_xfer_blob_drop(x, i);
+}
+
 /*** Blob i (1-based): its bytes (moved out of C) or its temp file path.
  * @treturn string bytes|path @treturn string "data"|"file" */
 static int xfer_blob(lua_State *L)
@@ -673,8 +683,7 @@ static int xfer_blob(lua_State *L)
     }
     p = nb_xfer_blob_data(x, (unsigned)(i - 1), &n);
     if (!p) return luaL_error(L, "blob %d was already taken", (int)i);
-    lua_pushlstring(L, (const char *)p, n); /* may raise: C still owns p */
-    free(nb_xfer_blob_take_data(x, (unsigned)(i - 1), &n)); /* one copy left */
+    push_blob_bytes(L, x, (unsigned)(i - 1), p, n);
     lua_pushliteral(L, "data");
     return 2;
 }

@@ -8,7 +8,7 @@
  *   - an nb_xfer is in exactly one of: running (attached to e->multi),
  *     done-queued (in e->done list), done-popped, detached (engine gone).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* mremap */
 #include "transport.h"
 #include "b64.h"
 #include "scan.h"
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,8 +105,43 @@ int nb_transport_global_init(void)
 
 /* ------------------------------------------------------------------ types */
 
+/* Blob memory is an anonymous mapping grown with mremap: growing never
+ * copies the bytes received so far (realloc of a big block may). */
+typedef struct nb_map {
+    uint8_t *p;
+    size_t len, cap;
+} nb_map;
+
+static int map_add(nb_map *m, const uint8_t *src, size_t n)
+{
+    if (n > SIZE_MAX - m->len) return -1;
+    if (m->len + n > m->cap) {
+        size_t cap = m->cap ? m->cap : (size_t)1 << 20;
+        void *np;
+        while (cap < m->len + n) {
+            if (cap > SIZE_MAX / 2) return -1;
+            cap *= 2;
+        }
+        np = m->p ? mremap(m->p, m->cap, cap, MREMAP_MAYMOVE)
+                  : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (np == MAP_FAILED) return -1;
+        m->p = np;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->len, src, n);
+    m->len += n;
+    return 0;
+}
+
+static void map_free(nb_map *m)
+{
+    if (m->p) munmap(m->p, m->cap);
+    m->p = NULL;
+    m->len = m->cap = 0;
+}
+
 typedef struct nb_blob {
-    nb_buf mem;      /* memory mode */
+    nb_map mem;      /* memory mode */
     char *path;      /* file mode: temp path (owned unless taken) */
     int fd;          /* file mode: open while being written */
     int taken;       /* path or data handed to the caller */
@@ -443,7 +479,7 @@ static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
         }
         return 0;
     }
-    if (buf_add(&b->mem, p, n)) {
+    if (map_add(&b->mem, p, n)) {
         snprintf(x->msg, sizeof x->msg, "out of memory");
         x->abort_kind = NB_KIND_TOO_LARGE;
         return 1;
@@ -653,7 +689,7 @@ static void xfer_release(nb_xfer *x)
         if (b->fd >= 0) close(b->fd);
         if (b->path && !b->taken) unlink(b->path);
         free(b->path);
-        free(b->mem.p);
+        map_free(&b->mem);
     }
     free(x->blobs);
     free(x->blob_dir);
@@ -852,17 +888,11 @@ const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len)
     return x->blobs[i].mem.p ? x->blobs[i].mem.p : (const uint8_t *)"";
 }
 
-uint8_t *nb_xfer_blob_take_data(nb_xfer *x, unsigned i, size_t *len)
+void nb_xfer_blob_drop(nb_xfer *x, unsigned i)
 {
-    uint8_t *p;
-    *len = 0;
-    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken) return NULL;
-    p = x->blobs[i].mem.p;
-    *len = x->blobs[i].mem.len;
-    x->blobs[i].mem.p = NULL;
-    x->blobs[i].mem.len = x->blobs[i].mem.cap = 0;
+    if (i >= x->nblobs || x->blobs[i].path) return;
+    map_free(&x->blobs[i].mem);
     x->blobs[i].taken = 1;
-    return p;
 }
 
 const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i)

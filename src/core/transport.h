@@ -149,8 +149,8 @@ uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 unsigned nb_xfer_blob_count(const nb_xfer *x);
 /* Memory blob: data and length (NULL if the blob is a file or was taken). */
 const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len);
-/* Hands the memory buffer to the caller, who must free() it. */
-uint8_t *nb_xfer_blob_take_data(nb_xfer *x, unsigned i, size_t *len);
+/* Frees memory blob i without copying it. */
+void nb_xfer_blob_drop(nb_xfer *x, unsigned i);
 /* File blob: its temporary path (NULL if in memory). */
 const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i);
 /* The caller takes responsibility for the file (it will not be deleted). */

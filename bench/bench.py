@@ -1,0 +1,1041 @@
+#!/usr/bin/env python3
+"""nanobanana benchmark harness (Python 3 standard library only).
+
+Runs nanobanana and its peers (the official JS SDK @google/genai, the
+documented ``curl | jq | base64 -d`` pipeline, Python's urllib) against the
+same local fake Gemini server (fake/gemini_server.py, 127.0.0.1 only), checks
+every written image by SHA-256 against what the server sent, and reports
+median wall time, CPU time (user+sys) and peak RSS per client and size, the
+targets of the issue with PASS/FAIL, bytes on the wire with gzip off/on, the
+callgrind instruction count of one 4K response, and the concurrency figures.
+Writes the tables to bench/RESULTS.md.
+
+Normally started by ``bash bench/run.sh`` (which installs, builds and then
+execs this file). See bench/README.md.
+
+Measurement: every client runs as a child process; ``os.wait4`` on it gives
+its rusage: ru_utime + ru_stime (CPU of the process and of all descendants it
+waited for, so a whole shell pipeline) and ru_maxrss (the largest peak RSS
+among the process and its waited-for descendants). Wall time is measured
+around spawn + wait. Exits 0 when everything ran and every hash matched
+(missed targets are reported, not fatal); 1 when a client failed or a file
+did not match; 2 on a usage error.
+"""
+
+import argparse
+import atexit
+import base64
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zlib
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+CLIENTS = os.path.join(BENCH, "clients")
+FAKE = os.path.join(ROOT, "fake", "gemini_server.py")
+BUILD = os.environ.get("NB_BENCH_BUILD", os.path.join(BENCH, "out", "build"))
+RESULTS = os.path.join(BENCH, "RESULTS.md")
+README = os.path.join(BENCH, "README.md")
+
+MiB = 1 << 20
+PROMPT = "nanobanana benchmark"
+MODEL = "gemini-2.5-flash-image"          # one text part + one image part
+MODEL_REQ = "gemini-3-pro-image-preview"  # up to 14 input images
+SIZES = [  # label, --noise-bytes, repetitions
+    ("1K", "1536K", 5),
+    ("2K", "6M", 5),
+    ("4K", "24M", 3),
+]
+REF_COUNT = 14
+REF_BYTES = 4 * MiB
+CHILD_TIMEOUT = 600.0
+
+LUA_ENV = {
+    "LUA_PATH": "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT),
+    "LUA_CPATH": "%s/?.so;;" % BUILD,
+}
+
+
+class Broken(Exception):
+    """Something broke (a client failed, a hash did not match)."""
+
+
+# ---------------------------------------------------------------------------
+# Process and temp-file bookkeeping: everything is cleaned up on any exit.
+# ---------------------------------------------------------------------------
+
+LIVE = set()          # Popen objects still running (servers, clients)
+WORKDIR = None
+KEEP = False
+
+
+def cleanup():
+    for proc in list(LIVE):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.time() + 5
+    for proc in list(LIVE):
+        try:
+            proc.wait(max(0.1, deadline - time.time()))
+        except Exception:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        LIVE.discard(proc)
+    if WORKDIR and not KEEP:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+# ---------------------------------------------------------------------------
+# Running one measured child
+# ---------------------------------------------------------------------------
+
+
+class Run:
+    """One measured child process."""
+
+    def __init__(self, wall, user, sys_, maxrss_kb, rc, out, err):
+        self.wall = wall
+        self.user = user
+        self.sys = sys_
+        self.cpu = user + sys_
+        self.rss = maxrss_kb * 1024       # bytes
+        self.rc = rc
+        self.out = out
+        self.err = err
+
+    def field(self, name):
+        m = re.search(r"\b%s=([0-9.]+)" % re.escape(name), self.out)
+        return float(m.group(1)) if m else None
+
+
+def measure(cmd, env=None, stdout_to=None, timeout=CHILD_TIMEOUT):
+    """Run cmd (list) and return a Run with its rusage (wait4)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    out_f = tempfile.TemporaryFile(dir=WORKDIR)
+    err_f = tempfile.TemporaryFile(dir=WORKDIR)
+    stdout = open(stdout_to, "wb") if stdout_to else out_f
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=full_env, stdin=subprocess.DEVNULL,
+                            stdout=stdout, stderr=err_f,
+                            start_new_session=True, cwd=WORKDIR)
+    LIVE.add(proc)
+    killed = []
+
+    def kill():
+        killed.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        _, status, ru = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    LIVE.discard(proc)
+    if stdout_to:
+        stdout.close()
+    out_f.seek(0)
+    err_f.seek(0)
+    out = out_f.read().decode("utf-8", "replace")
+    err = err_f.read().decode("utf-8", "replace")
+    out_f.close()
+    err_f.close()
+    if killed:
+        err += "\n(killed after %.0f s)" % timeout
+    return Run(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss,
+               proc.returncode, out, err)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# The fake server
+# ---------------------------------------------------------------------------
+
+
+class Server:
+    """fake/gemini_server.py on 127.0.0.1 with a free port."""
+
+    count = 0
+
+    def __init__(self, *flags):
+        Server.count += 1
+        self.flags = list(flags)
+        self.port_file = os.path.join(WORKDIR, "port-%d" % Server.count)
+        self.log = os.path.join(WORKDIR, "server-%d.log" % Server.count)
+        self.proc = None
+        self.url = None
+
+    def __enter__(self):
+        cmd = [sys.executable, FAKE, "--host", "127.0.0.1", "--port", "0",
+               "--port-file", self.port_file, "--quiet"] + self.flags
+        log = open(self.log, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        LIVE.add(self.proc)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with open(self.port_file) as f:
+                    port = int(f.read().strip())
+                self.url = "http://127.0.0.1:%d" % port
+                with urllib.request.urlopen(self.url + "/_nb/health",
+                                            timeout=5) as r:
+                    r.read()
+                return self
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        with open(self.log, "rb") as f:
+            tail = f.read()[-2000:].decode("utf-8", "replace")
+        raise Broken("fake server %s did not start:\n%s" % (self.flags, tail))
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except Exception:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.proc.wait()
+        LIVE.discard(self.proc)
+
+    def endpoint(self, model):
+        return "%s/v1beta/models/%s:generateContent" % (self.url, model)
+
+
+def request_body(prompt, images=()):
+    parts = [{"text": prompt}]
+    for data in images:
+        parts.append({"inlineData": {"mimeType": "image/png",
+                                     "data": base64.b64encode(data).decode()}})
+    return json.dumps({"contents": [{"role": "user", "parts": parts}]}).encode()
+
+
+def final_image_b64(doc):
+    """The base64 text of the last non-thought image part."""
+    b64 = None
+    for part in doc["candidates"][0]["content"]["parts"]:
+        if "inlineData" in part and not part.get("thought"):
+            b64 = part["inlineData"]["data"]
+    if b64 is None:
+        raise Broken("the fake server's answer has no image")
+    return b64
+
+
+def reference_fetch(server, model, body, tag):
+    """Fetch the answer once with curl (also warms the server's image cache);
+    return (body path, payload path, expected sha256, image bytes)."""
+    req_path = os.path.join(WORKDIR, "req-%s.json" % tag)
+    with open(req_path, "wb") as f:
+        f.write(body)
+    body_path = os.path.join(WORKDIR, "body-%s.json" % tag)
+    run = measure(["curl", "-sS", "--fail", "-o", body_path, "-X", "POST",
+                   server.endpoint(model), "-H", "x-goog-api-key: test-key",
+                   "-H", "Content-Type: application/json",
+                   "--data-binary", "@" + req_path])
+    if run.rc != 0:
+        raise Broken("reference fetch (%s) failed: %s" % (tag, run.err))
+    with open(body_path, "rb") as f:
+        doc = json.loads(f.read())
+    b64 = final_image_b64(doc)
+    payload_path = os.path.join(WORKDIR, "payload-%s.b64" % tag)
+    with open(payload_path, "w") as f:
+        f.write(b64)
+    data = base64.b64decode(b64)
+    os.unlink(req_path)
+    return body_path, payload_path, hashlib.sha256(data).hexdigest(), len(data)
+
+
+# ---------------------------------------------------------------------------
+# Statistics and formatting
+# ---------------------------------------------------------------------------
+
+
+class Series:
+    """Repeated runs of one client in one setting."""
+
+    def __init__(self, name):
+        self.name = name
+        self.runs = []
+        self.errors = []
+        self.extra = {}
+
+    def add(self, run):
+        self.runs.append(run)
+
+    def med(self, attr):
+        vals = [getattr(r, attr) for r in self.runs]
+        return statistics.median(vals) if vals else None
+
+    def med_field(self, name):
+        vals = [r.field(name) for r in self.runs]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def max(self, attr):
+        vals = [getattr(r, attr) for r in self.runs]
+        return max(vals) if vals else None
+
+
+def fmt_s(v):
+    if v is None:
+        return "n/a"
+    return "%.3f" % v if v < 10 else "%.2f" % v
+
+
+def fmt_mib(v):
+    return "n/a" if v is None else "%.1f" % (v / MiB)
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i == 0 else "---:"
+                          for i in range(len(header))) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+class Report:
+    """Collects the Markdown sections (printed as they come, then saved)."""
+
+    def __init__(self):
+        self.parts = []
+        self.errors = []
+        self.targets = []
+
+    def section(self, title, text):
+        block = "## %s\n\n%s\n" % (title, text)
+        self.parts.append(block)
+        print("\n" + block, flush=True)
+
+    def error(self, msg):
+        self.errors.append(msg)
+        print("ERROR: " + msg, file=sys.stderr, flush=True)
+
+    def target(self, name, value, limit, unit_fmt, detail):
+        """value <= limit passes; ratio = value / limit."""
+        if value is None or limit is None:
+            self.targets.append((name, "n/a", "n/a", "n/a", "ERROR", detail))
+            return
+        ratio = value / limit if limit else float("inf")
+        verdict = "PASS" if value <= limit else "FAIL"
+        self.targets.append((name, unit_fmt(value), unit_fmt(limit),
+                             "%.2f" % ratio, verdict, detail))
+
+
+# ---------------------------------------------------------------------------
+# Client command lines
+# ---------------------------------------------------------------------------
+
+
+def lua():
+    return shutil.which("lua5.4") or "lua5.4"
+
+
+def nb_cmd(mode, url, model, out, images=()):
+    return [lua(), os.path.join(CLIENTS, "nb_generate.lua"), mode, url, model,
+            PROMPT, out] + list(images)
+
+
+def sdk_cmd(mode, url, model, out, images=()):
+    return ["node", os.path.join(CLIENTS, "sdk_generate.mjs"), mode, url,
+            model, PROMPT, out] + list(images)
+
+
+def py_cmd(url, model, out):
+    return [sys.executable, os.path.join(CLIENTS, "py_generate.py"), url,
+            model, PROMPT, out]
+
+
+def jq_cmd(url, model, out):
+    return ["bash", os.path.join(CLIENTS, "curl_jq.sh"), url, model, PROMPT,
+            out]
+
+
+def curl_null_cmd(url, model, compressed=False):
+    return (["curl", "-sS", "--fail"] + (["--compressed"] if compressed else [])
+            + ["-o", "/dev/null", "-w",
+               "size_download=%{size_download} time_total=%{time_total}\n",
+               "-X", "POST", "%s/v1beta/models/%s:generateContent" % (url,
+                                                                       model),
+               "-H", "x-goog-api-key: test-key",
+               "-H", "Content-Type: application/json",
+               "--data-binary", request_body(PROMPT).decode()])
+
+
+def run_checked(report, series, cmd, out=None, sha=None, env=None,
+                stdout_to=None, outs=None):
+    """Measure cmd, check exit status and the SHA-256 of its output file(s)."""
+    targets = list(outs or ([out] if out else []))
+    for path in targets:
+        if os.path.exists(path):
+            os.unlink(path)
+    run = measure(cmd, env=env, stdout_to=stdout_to)
+    problem = None
+    if run.rc != 0:
+        problem = "exit %d: %s" % (run.rc, run.err.strip()[-1500:])
+    else:
+        for path in targets:
+            if not os.path.exists(path):
+                problem = "did not write %s" % path
+                break
+            got = sha256_file(path)
+            if got != sha:
+                problem = ("%s: sha256 %s, the server sent %s"
+                           % (os.path.basename(path), got, sha))
+                break
+    for path in targets:
+        if os.path.exists(path):
+            os.unlink(path)
+    if problem:
+        series.errors.append(problem)
+        report.error("%s: %s" % (series.name, problem))
+        return None
+    series.add(run)
+    return run
+
+
+# ---------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------
+
+
+def section_baselines(report, reps):
+    """Interpreter start-up cost: what every client pays before any work."""
+    rows = []
+    cases = [
+        ("lua5.4 + require nanobanana",
+         [lua(), "-e", 'require "nanobanana"'], LUA_ENV),
+        ("lua5.4 (empty)", [lua(), "-e", ""], None),
+        ("node + import @google/genai",
+         ["node", "--input-type=module", "-e",
+          'import "%s"' % os.path.join(BENCH, "node_modules", "@google",
+                                      "genai", "dist", "node",
+                                      "index.mjs")], None),
+        ("python3 + urllib/json/base64",
+         [sys.executable, "-c", "import urllib.request, json, base64"], None),
+    ]
+    for name, cmd, env in cases:
+        s = Series(name)
+        for _ in range(reps):
+            run_checked(report, s, cmd, env=env)
+        rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
+                     fmt_mib(s.med("rss"))])
+    report.section(
+        "Start-up baselines (no request)",
+        md_table(["process", "wall s", "CPU s", "peak RSS MiB"], rows))
+
+
+SINGLE_CLIENTS = [
+    # key, label
+    ("nb-memory", "nanobanana, in memory + images[1]:save()"),
+    ("nb-output", "nanobanana, output= (streamed to file)"),
+    ("sdk", "@google/genai 2.32.0 (node)"),
+    ("python", "python3 urllib + json + base64"),
+    ("jq", "curl | jq | base64 -d"),
+    ("floor-curl", "floor: curl > /dev/null"),
+    ("floor-b64", "floor: base64 -d payload > file"),
+]
+
+
+def section_single(report, sizes, reps_scale):
+    """Single response of each size: all clients, interleaved repetitions."""
+    results = {}
+    rows = []
+    for label, noise, reps in sizes:
+        reps = max(1, int(round(reps * reps_scale)))
+        with Server("--no-record", "--noise-bytes", noise) as srv:
+            body, payload, sha, nbytes = reference_fetch(
+                srv, MODEL, request_body(PROMPT), label)
+            body_len = os.path.getsize(body)
+            os.unlink(body)
+            out = os.path.join(WORKDIR, "out-%s.png" % label)
+            cmds = {
+                "nb-memory": (nb_cmd("memory", srv.url, MODEL, out), LUA_ENV),
+                "nb-output": (nb_cmd("output", srv.url, MODEL, out), LUA_ENV),
+                "sdk": (sdk_cmd("memory", srv.url, MODEL, out), None),
+                "python": (py_cmd(srv.url, MODEL, out), None),
+                "jq": (jq_cmd(srv.url, MODEL, out), None),
+                "floor-curl": (curl_null_cmd(srv.url, MODEL), None),
+                "floor-b64": (["base64", "-d", payload], None),
+            }
+            series = {k: Series("%s %s" % (k, label)) for k, _ in SINGLE_CLIENTS}
+            for _ in range(reps):
+                for key, _name in SINGLE_CLIENTS:
+                    cmd, env = cmds[key]
+                    if key == "floor-curl":
+                        run = run_checked(report, series[key], cmd, env=env)
+                        if run and int(run.field("size_download") or 0) != body_len:
+                            report.error("floor-curl %s: %s bytes, expected %d"
+                                         % (label, run.field("size_download"),
+                                            body_len))
+                    elif key == "floor-b64":
+                        run_checked(report, series[key], cmd, out=out, sha=sha,
+                                    env=env, stdout_to=out)
+                    else:
+                        run_checked(report, series[key], cmd, out=out, sha=sha,
+                                    env=env)
+            os.unlink(payload)
+        results[label] = {"series": series, "image": nbytes, "body": body_len,
+                          "sha": sha, "reps": reps}
+        for key, name in SINGLE_CLIENTS:
+            s = series[key]
+            inproc = s.med_field("elapsed")
+            rows.append([label if key == "nb-memory" else "", name,
+                         fmt_s(s.med("wall")), fmt_s(inproc),
+                         fmt_s(s.med("cpu")), fmt_s(s.med("user")),
+                         fmt_s(s.med("sys")), fmt_mib(s.med("rss")),
+                         "%d/%d" % (len(s.runs), reps)])
+    sizes_txt = ", ".join("%s = %.2f MiB image (%.2f MiB JSON body), %d runs"
+                          % (lbl, results[lbl]["image"] / MiB,
+                             results[lbl]["body"] / MiB, results[lbl]["reps"])
+                          for lbl in results)
+    report.section(
+        "Single request: one image per response (medians)",
+        "Incompressible PNG; server gzip off; %s. Every written file's SHA-256 "
+        "matched the image the server sent. *in-proc* is the time a client "
+        "measured itself from its start (after interpreter start-up) to the "
+        "file being written.\n\n" % sizes_txt
+        + md_table(["size", "client", "wall s", "in-proc s", "CPU s",
+                    "user s", "sys s", "peak RSS MiB", "ok runs"], rows))
+    return results
+
+
+def add_single_targets(report, single):
+    r4 = single.get("4K")
+    if not r4:
+        return
+    s = r4["series"]
+    img = r4["image"]
+    mib = lambda v: "%.1f MiB" % (v / MiB)
+    sec = lambda v: "%.3f s" % v
+    sdk_w, py_w = s["sdk"].med("wall"), s["python"].med("wall")
+    floor_cpu = None
+    if s["floor-curl"].runs and s["floor-b64"].runs:
+        floor_cpu = s["floor-curl"].med("cpu") + s["floor-b64"].med("cpu")
+    for key, tag in (("nb-memory", "in memory"), ("nb-output", "output=")):
+        w = s[key].med("wall")
+        report.target("4K wall, %s <= 1/6 of JS SDK" % tag, w,
+                      sdk_w / 6 if sdk_w else None, sec,
+                      "nb %s vs SDK %s (SDK/nb = %s)" % (
+                          fmt_s(w), fmt_s(sdk_w),
+                          "%.1fx" % (sdk_w / w) if w and sdk_w else "n/a"))
+        report.target("4K wall, %s <= 1/3 of Python" % tag, w,
+                      py_w / 3 if py_w else None, sec,
+                      "nb %s vs Python %s (Python/nb = %s)" % (
+                          fmt_s(w), fmt_s(py_w),
+                          "%.1fx" % (py_w / w) if w and py_w else "n/a"))
+        c = s[key].med("cpu")
+        report.target("4K CPU, %s <= curl>/dev/null + base64 -d" % tag, c,
+                      floor_cpu, sec,
+                      "nb %s vs %s + %s" % (
+                          fmt_s(c), fmt_s(s["floor-curl"].med("cpu")),
+                          fmt_s(s["floor-b64"].med("cpu"))))
+    report.target("4K peak RSS, in memory <= image + 16 MiB",
+                  s["nb-memory"].med("rss"), img + 16 * MiB, mib,
+                  "image %.1f MiB" % (img / MiB))
+    report.target("4K peak RSS, output= <= 16 MiB",
+                  s["nb-output"].med("rss"), 16 * MiB, mib, "")
+
+
+def noise_png(nbytes, seed):
+    """Incompressible RGB PNG of exactly nbytes (stored deflate blocks of
+    random pixels, padded with a private ancillary chunk)."""
+    rng = random.Random(seed)
+    width = 1024
+    row = 3 * width + 1
+
+    def size(h):
+        raw = h * row
+        blocks = max(1, -(-raw // 65535))
+        return 8 + 25 + 12 + (2 + raw + 5 * blocks + 4) + 12
+
+    height = (nbytes - size(0)) // (row + 1)
+    while size(height) + 12 > nbytes:
+        height -= 1
+    raw = bytearray(rng.randbytes(height * row))
+    raw[0::row] = bytes(height)
+    idat = zlib.compress(bytes(raw), 0)
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    head = (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0,
+                                         0, 0))
+            + chunk(b"IDAT", idat))
+    pad = nbytes - len(head) - 12 - 12
+    if pad < 0:
+        raise Broken("noise_png: size arithmetic")
+    out = head + chunk(b"nbPd", rng.randbytes(pad)) + chunk(b"IEND", b"")
+    assert len(out) == nbytes, (len(out), nbytes)
+    return out
+
+
+def section_request_path(report, reps):
+    """Image-to-image with 14 reference images of 4 MiB (incompressible)."""
+    refdir = os.path.join(WORKDIR, "refs")
+    os.makedirs(refdir, exist_ok=True)
+    paths = []
+    for i in range(REF_COUNT):
+        p = os.path.join(refdir, "ref-%02d.png" % (i + 1))
+        with open(p, "wb") as f:
+            f.write(noise_png(REF_BYTES, "nanobanana bench ref %d" % i))
+        paths.append(p)
+    raw_total = REF_COUNT * REF_BYTES
+    rows = []
+    series = {}
+    with Server("--no-record") as srv:
+        imgs = []
+        for p in paths:
+            with open(p, "rb") as f:
+                imgs.append(f.read())
+        body = request_body(PROMPT, imgs)
+        del imgs
+        req_len = len(body)
+        bpath, payload, sha, _ = reference_fetch(srv, MODEL_REQ, body, "req")
+        del body
+        os.unlink(bpath)
+        os.unlink(payload)
+        out = os.path.join(WORKDIR, "out-req.png")
+        cases = [
+            ("nb-strings", "nanobanana, images as Lua strings {data=, mimeType=}",
+             nb_cmd("req-strings", srv.url, MODEL_REQ, out, paths), LUA_ENV),
+            ("nb-paths", "nanobanana, images as file paths",
+             nb_cmd("req-paths", srv.url, MODEL_REQ, out, paths), LUA_ENV),
+            ("sdk", "@google/genai 2.32.0 (files read, base64 inlineData)",
+             sdk_cmd("req", srv.url, MODEL_REQ, out, paths), None),
+        ]
+        for key, name, _, _ in cases:
+            series[key] = Series("request-path " + key)
+        for _ in range(reps):
+            for key, name, cmd, env in cases:
+                run_checked(report, series[key], cmd, out=out, sha=sha, env=env)
+        for key, name, _, _ in cases:
+            s = series[key]
+            rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
+                         fmt_mib(s.med("rss")),
+                         fmt_mib(s.med("rss") - raw_total)
+                         if s.runs else "n/a",
+                         "%d/%d" % (len(s.runs), reps)])
+    shutil.rmtree(refdir, ignore_errors=True)
+    report.section(
+        "Request path: 14 reference images of 4 MiB each (medians)",
+        "Model %s, %d incompressible PNGs of %.0f MiB = %.0f MiB raw input, "
+        "%.1f MiB request body on the wire; server recording off. The "
+        "answer's image was checked by SHA-256 on every run.\n\n"
+        % (MODEL_REQ, REF_COUNT, REF_BYTES / MiB, raw_total / MiB,
+           req_len / MiB)
+        + md_table(["client", "wall s", "CPU s", "peak RSS MiB",
+                    "RSS - raw input MiB", "ok runs"], rows))
+    mib = lambda v: "%.1f MiB" % (v / MiB)
+    sdk_rss = series["sdk"].med("rss")
+    report.target("14x4 MiB refs as strings: peak RSS <= 56 + 32 MiB",
+                  series["nb-strings"].med("rss"), raw_total + 32 * MiB, mib,
+                  "JS SDK: %s MiB" % fmt_mib(sdk_rss))
+    report.target("14x4 MiB refs as paths: peak RSS <= 32 MiB",
+                  series["nb-paths"].med("rss"), 32 * MiB, mib,
+                  "JS SDK: %s MiB" % fmt_mib(sdk_rss))
+
+
+def section_transfer(report, sizes, reps):
+    """Bytes on the wire and time, server gzip off and on."""
+    rows = []
+    for label, noise, _ in sizes:
+        for gz in (False, True):
+            flags = ["--no-record", "--noise-bytes", noise] + (
+                ["--gzip"] if gz else [])
+            with Server(*flags) as srv:
+                body, payload, sha, _ = reference_fetch(
+                    srv, MODEL, request_body(PROMPT), "tx-%s" % label)
+                body_len = os.path.getsize(body)
+                os.unlink(body)
+                os.unlink(payload)
+                out = os.path.join(WORKDIR, "out-tx.png")
+                cases = [
+                    ("curl --compressed > /dev/null",
+                     curl_null_cmd(srv.url, MODEL, compressed=True), None,
+                     None, "size_download"),
+                    ("nanobanana output=", nb_cmd("output", srv.url, MODEL, out),
+                     LUA_ENV, out, "downloaded"),
+                    ("nanobanana in memory",
+                     nb_cmd("memory", srv.url, MODEL, out), LUA_ENV, out,
+                     "downloaded"),
+                ]
+                ser = {c[0]: Series("transfer %s %s gzip=%s" % (c[0], label, gz))
+                       for c in cases}
+                for _ in range(reps):
+                    for name, cmd, env, o, _f in cases:
+                        run_checked(report, ser[name], cmd, out=o, sha=sha,
+                                    env=env)
+                for name, _cmd, _env, _o, wire_field in cases:
+                    s = ser[name]
+                    wire = s.med_field(wire_field)
+                    rows.append([label, "on" if gz else "off", name,
+                                 "%d" % wire if wire is not None else "n/a",
+                                 "%.1f%%" % (100.0 * wire / body_len)
+                                 if wire else "n/a",
+                                 fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
+                                 fmt_mib(s.med("rss"))])
+    report.section(
+        "Transfer: bytes on the wire, server gzip off / on (medians)",
+        "Wire bytes: curl's `%{size_download}` with `--compressed`, and "
+        "nanobanana's `req.progress.downloaded`; *% of JSON* is relative to "
+        "the uncompressed JSON body. With gzip on the server compresses "
+        "(zlib level 1) on the same 2 cores, so its time is in the wall "
+        "figures.\n\n"
+        + md_table(["size", "gzip", "client", "wire bytes", "% of JSON",
+                    "wall s", "CPU s", "peak RSS MiB"], rows))
+
+
+def readme_ir(name):
+    try:
+        with open(README) as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = re.search(r"^%s\s*=\s*([\d,_]+)" % re.escape(name), text, re.M)
+    return int(m.group(1).replace(",", "").replace("_", "")) if m else None
+
+
+def callgrind_ir(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise Broken("no summary in %s" % path)
+
+
+def section_callgrind(report, reps):
+    """Instruction count (Ir) of the client processing one 4K response."""
+    if not shutil.which("valgrind"):
+        report.error("valgrind not found: callgrind figure skipped")
+        return
+    rows = []
+    with Server("--no-record", "--noise-bytes", "24M") as srv:
+        body, payload, sha, _ = reference_fetch(srv, MODEL,
+                                                request_body(PROMPT), "cg")
+        os.unlink(body)
+        os.unlink(payload)
+        out = os.path.join(WORKDIR, "out-cg.png")
+        cases = [
+            ("output", "callgrind_ir_output", nb_cmd("output", srv.url, MODEL,
+                                                     out), out),
+            ("memory", "callgrind_ir_memory", nb_cmd("memory", srv.url, MODEL,
+                                                     out), out),
+            ("startup", "callgrind_ir_startup",
+             [lua(), "-e", 'require "nanobanana"'], None),
+        ]
+        for mode, key, cmd, o in cases:
+            irs = []
+            s = Series("callgrind " + mode)
+            for i in range(reps):
+                cg = os.path.join(WORKDIR, "callgrind.%s.%d" % (mode, i))
+                vcmd = ["valgrind", "--tool=callgrind", "--quiet",
+                        "--callgrind-out-file=" + cg] + cmd
+                run = run_checked(report, s, vcmd, out=o, sha=sha, env=LUA_ENV)
+                if run:
+                    irs.append(callgrind_ir(cg))
+                if os.path.exists(cg):
+                    os.unlink(cg)
+            if not irs:
+                continue
+            ir = int(statistics.median(irs))
+            base = readme_ir(key)
+            delta = ("%+.2f%%" % (100.0 * (ir - base) / base)) if base else "n/a"
+            rows.append([mode, "{:,}".format(ir),
+                         " / ".join("{:,}".format(x) for x in irs),
+                         "{:,}".format(base) if base else "n/a", delta])
+    report.section(
+        "Regression figure: callgrind instructions (Ir), one 4K response",
+        "Total Ir of the Lua client process (`valgrind --tool=callgrind "
+        "lua5.4 bench/clients/nb_generate.lua MODE ...`), fake server running "
+        "separately and already warm. *startup* is `lua5.4 -e 'require "
+        "\"nanobanana\"'` alone. Baseline: the figures recorded in "
+        "bench/README.md.\n\n"
+        + md_table(["mode", "Ir (median)", "runs", "README baseline",
+                    "change"], rows))
+
+
+def section_concurrency(report, reps, n=16, polled=8):
+    """16 x 4K with 500 ms server latency; poll() latency with 8 in flight."""
+    rows = []
+    with Server("--no-record", "--noise-bytes", "24M",
+                "--latency-ms", "500") as srv:
+        body, payload, sha, nbytes = reference_fetch(
+            srv, MODEL, request_body(PROMPT), "conc")
+        os.unlink(body)
+        os.unlink(payload)
+        outdir = os.path.join(WORKDIR, "conc")
+        os.makedirs(outdir, exist_ok=True)
+        curl_many = ["curl", "-sS", "--fail", "--parallel",
+                     "--parallel-max", str(n), "-X", "POST",
+                     "-H", "x-goog-api-key: test-key",
+                     "-H", "Content-Type: application/json",
+                     "--data-binary", request_body(PROMPT).decode()]
+        for _ in range(n):
+            curl_many += ["-o", "/dev/null", srv.endpoint(MODEL)]
+        cases = [
+            ("nanobanana generate_many, concurrency=%d, output=" % n,
+             [lua(), os.path.join(CLIENTS, "nb_many.lua"), srv.url, MODEL,
+              PROMPT, outdir, str(n), str(n)], LUA_ENV,
+             [os.path.join(outdir, "nb-%d.png" % (i + 1)) for i in range(n)]),
+            ("@google/genai Promise.all of %d generateContent" % n,
+             ["node", os.path.join(CLIENTS, "sdk_many.mjs"), srv.url, MODEL,
+              PROMPT, outdir, str(n)], None,
+             [os.path.join(outdir, "sdk-%d.png" % (i + 1)) for i in range(n)]),
+            ("curl --parallel, %d downloads > /dev/null" % n, curl_many, None,
+             []),
+        ]
+        ser = {c[0]: Series("concurrency " + c[0]) for c in cases}
+        for _ in range(reps):
+            for name, cmd, env, outs in cases:
+                run_checked(report, ser[name], cmd, sha=sha, env=env,
+                            outs=outs)
+        for name, *_ in cases:
+            s = ser[name]
+            rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
+                         fmt_mib(s.med("rss")), "%d/%d" % (len(s.runs), reps)])
+        # poll() latency with 8 transfers in flight
+        poll = Series("poll")
+        outs = [os.path.join(outdir, "poll-%d.png" % (i + 1))
+                for i in range(polled)]
+        for _ in range(reps):
+            run_checked(report, poll, [lua(), os.path.join(CLIENTS,
+                                                           "nb_poll.lua"),
+                                       srv.url, MODEL, PROMPT, outdir,
+                                       str(polled)],
+                        sha=sha, env=LUA_ENV, outs=outs)
+    text = ("%d requests for a 4K image (%.1f MiB) with 500 ms server latency;"
+            " every written file checked by SHA-256 (medians of %d runs).\n\n"
+            % (n, nbytes / MiB, reps)
+            + md_table(["client", "wall s", "CPU s", "peak RSS MiB",
+                        "ok runs"], rows))
+    if poll.runs:
+        mx = max(r.field("max_ms") for r in poll.runs)
+        text += (
+            "\n\n`client:poll()` duration with %d 4K transfers in flight "
+            "(`client:start(prompt, {output=...})` x %d, then `client:poll()` "
+            "in a loop until all are done, each call timed with "
+            "`nanobanana.core.now()`), over %d runs:\n\n" % (polled, polled,
+                                                             len(poll.runs))
+            + md_table(["max ms (worst run)", "p99 ms (median)",
+                        "p50 ms (median)", "polls per run (median)",
+                        "wall s (median)", "peak RSS MiB"],
+                       [["%.2f" % mx, "%.3f" % poll.med_field("p99_ms"),
+                         "%.3f" % poll.med_field("p50_ms"),
+                         "%d" % poll.med_field("polls"),
+                         fmt_s(poll.med_field("elapsed")),
+                         fmt_mib(poll.med("rss"))]]))
+    report.section("Concurrency: %d x 4K, 500 ms server latency" % n, text)
+
+
+# ---------------------------------------------------------------------------
+# Environment description and main
+# ---------------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def tool_version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=30).stdout.strip().splitlines()
+        return out[0] if out else "?"
+    except (OSError, subprocess.SubprocessError):
+        return "missing"
+
+
+def environment():
+    sdk = "missing"
+    try:
+        with open(os.path.join(BENCH, "node_modules", "@google", "genai",
+                               "package.json")) as f:
+            sdk = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    nbv = "?"
+    env = dict(os.environ)
+    env.update(LUA_ENV)
+    try:
+        nbv = subprocess.run(
+            [lua(), "-e", 'local nb = require "nanobanana"; local v = '
+             'nb.version_info(); print(nb._VERSION .. ", libcurl " .. '
+             'tostring(v.curl))'], capture_output=True, text=True, env=env,
+            timeout=30).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                                 "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "--", "src", "lua"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        commit += " (+ uncommitted changes in src/ or lua/)" if dirty else ""
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    lines = [
+        ("date", datetime.datetime.now().astimezone().strftime(
+            "%Y-%m-%d %H:%M:%S %Z")),
+        ("CPU", "%s, %d cores" % (cpu_model(), os.cpu_count() or 0)),
+        ("kernel", platform.release()),
+        ("commit", commit),
+        ("nanobanana", nbv + " (Release build in bench/out/build)"),
+        ("Lua", tool_version([lua(), "-v"])),
+        ("JS SDK", "@google/genai %s on node %s" % (
+            sdk, tool_version(["node", "--version"]))),
+        ("Python", platform.python_version()),
+        ("curl", tool_version(["curl", "--version"])),
+        ("jq", tool_version(["jq", "--version"])),
+        ("base64", tool_version(["base64", "--version"])),
+    ]
+    return "\n".join("- **%s**: %s" % kv for kv in lines)
+
+
+SECTIONS = ["baselines", "single", "request", "transfer", "callgrind",
+            "concurrency"]
+
+
+def main():
+    global WORKDIR, KEEP
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", action="append", choices=SECTIONS,
+                    help="run only this section (repeatable)")
+    ap.add_argument("--skip", action="append", choices=SECTIONS, default=[],
+                    help="skip this section (repeatable)")
+    ap.add_argument("--concurrency", action="store_true",
+                    help="(kept for the issue's wording: the concurrency "
+                         "section always runs unless skipped)")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 run per measurement (a smoke test; not for "
+                         "figures)")
+    ap.add_argument("--no-results", action="store_true",
+                    help="do not write bench/RESULTS.md")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory")
+    args = ap.parse_args()
+    KEEP = args.keep
+    sections = [s for s in (args.only or SECTIONS) if s not in args.skip]
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    atexit.register(cleanup)
+    WORKDIR = tempfile.mkdtemp(prefix="nb-bench-")
+    os.environ.pop("GEMINI_API_KEY", None)
+    os.environ.pop("GOOGLE_API_KEY", None)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "all_proxy", "ALL_PROXY"):
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+    scale = 1.0 / 5 if args.quick else 1.0
+    reps3 = 1 if args.quick else 3
+    started = time.time()
+    report = Report()
+    print("nanobanana bench: sections %s, work dir %s" % (
+        ", ".join(sections), WORKDIR), flush=True)
+    env_text = environment()
+    print(env_text, flush=True)
+    single = None
+    try:
+        if "baselines" in sections:
+            section_baselines(report, reps3)
+        if "single" in sections:
+            single = section_single(report, SIZES, scale)
+            add_single_targets(report, single)
+        if "request" in sections:
+            section_request_path(report, reps3)
+        if "transfer" in sections:
+            section_transfer(report, SIZES, reps3)
+        if "callgrind" in sections:
+            section_callgrind(report, 1 if args.quick else 2)
+        if "concurrency" in sections:
+            section_concurrency(report, reps3)
+    except Broken as exc:
+        report.error(str(exc))
+
+    if report.targets:
+        report.section(
+            "Targets",
+            md_table(["target", "measured", "limit", "measured / limit",
+                      "verdict", "detail"], report.targets))
+    status = ("all runs completed, every written file matched the server's "
+              "SHA-256" if not report.errors else
+              "%d ERROR(S): %s" % (len(report.errors),
+                                   "; ".join(report.errors)[:4000]))
+    total = time.time() - started
+    footer = "Run time %.0f s. %s." % (total, status)
+    print("\n" + footer, flush=True)
+    if not args.no_results:
+        doc = ("# nanobanana benchmark results\n\n"
+               "Written by `bash bench/run.sh` (see README.md); figures from "
+               "one run on one machine, server and clients sharing its cores: "
+               "compare only figures from the same run.%s\n\n%s\n\n%s\n%s\n"
+               % (" **Quick run (1 repetition): not for comparison.**"
+                  if args.quick else "",
+                  env_text, "\n".join(report.parts), footer))
+        tmp = RESULTS + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(doc)
+        os.replace(tmp, RESULTS)
+        print("wrote %s" % RESULTS, flush=True)
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

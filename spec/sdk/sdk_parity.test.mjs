@@ -1,0 +1,370 @@
+// Cross-check of nanobanana against Google's official JS SDK (@google/genai).
+//
+// Both clients talk to the same local fake Gemini server (fake/gemini_server.py,
+// 127.0.0.1 only).  For each logical call we make the request once through the
+// SDK and once through nanobanana (a lua5.4 child process), then assert that:
+//   * the server accepted both requests (status 200, no fault);
+//   * both used the same method, path, query and way of sending the API key
+//     (the x-goog-api-key header);
+//   * the two recorded request bodies are deep-equal JSON once the fields the
+//     SDK adds on its own (SDK_ADDS, below) are removed from the SDK's body;
+//   * the final images have the same bytes (sha256) on both sides (and match
+//     what the server says it sent), with the same declared MIME types, the
+//     same number of thought parts and the same text.
+//
+// Run from the repo root:  node --test spec/sdk/
+// Needs: `npm ci` in spec/sdk, python3, lua5.4 with lua-cjson, and nanobanana
+// built into build/ (cmake -S . -B build && cmake --build build).
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, mkdir, readFile, writeFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
+import { GoogleGenAI } from "@google/genai";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const FAKE_SERVER = path.join(ROOT, "fake", "gemini_server.py");
+const API_KEY = "test-key";
+const FLASH = "gemini-2.5-flash-image";
+const PRO = "gemini-3-pro-image-preview";
+
+// What @google/genai 2.32.0 puts into a generateContent request BODY by
+// itself, i.e. what nanobanana is not expected to send.  Found empirically by
+// diffing the server-recorded bodies of the calls below (and of variants:
+// no config, config {}, config {imageConfig: {}}):
+//
+//   * `generationConfig: {}` -- the SDK always turns the `config` argument
+//     into a `generationConfig` object, even when there is nothing in it.
+//     Call (b) passes `config: {}` (it has no image or thinking options), so
+//     the SDK sends an empty `"generationConfig": {}`, which nanobanana (with
+//     no generation options) rightly leaves out.  Without a `config` argument
+//     the SDK sends no generationConfig at all.  Removed ONLY when its value
+//     is exactly {}: a non-empty generationConfig is always compared.
+//
+// Nothing else: `config.imageConfig` / `config.thinkingConfig` land in
+// generationConfig unchanged, and explicit `contents` go out as given (role
+// kept, parts in order, base64 untouched; no responseModalities, no
+// candidateCount, no safety settings, no systemInstruction).  The SDK's other
+// additions are headers, which are not compared: user-agent and
+// x-goog-api-client "google-genai-sdk/2.32.0 gl-node/v20.x",
+// accept-language "*", sec-fetch-mode "cors" (nanobanana sends its own
+// user-agent/x-goog-api-client and x-server-timeout instead).
+//
+// Each entry: a dotted path into the body and the exact value the SDK puts
+// there; the field is dropped from the SDK's body only when it holds exactly
+// that value.
+const SDK_ADDS = Object.freeze([
+  Object.freeze({ path: "generationConfig", value: Object.freeze({}) }),
+]);
+
+// Environment variables that could redirect either client away from the fake
+// server (or change its credentials); removed for the test process and the
+// Lua children.
+const SCRUB_ENV = [
+  "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL",
+  "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
+  "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+];
+for (const name of SCRUB_ENV) delete process.env[name];
+
+// --------------------------------------------------------------------------- helpers
+
+const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+
+function sniff(buf) {
+  if (buf.length >= 8 && buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return "image/png";
+  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return "image/jpeg";
+  if (buf.length >= 12 && buf.toString("latin1", 0, 4) === "RIFF" && buf.toString("latin1", 8, 12) === "WEBP") return "image/webp";
+  return null;
+}
+
+// cjson encodes an empty Lua table as {}: treat that as an empty array.
+const asArray = (v) => (Array.isArray(v) ? v : []);
+
+function deepClone(v) { return JSON.parse(JSON.stringify(v)); }
+
+/** Copy of the SDK's recorded body without the SDK_ADDS fields it holds. */
+function withoutSdkAdds(body) {
+  const out = deepClone(body);
+  for (const { path: p, value } of SDK_ADDS) {
+    const keys = p.split(".");
+    let node = out;
+    for (const k of keys.slice(0, -1)) node = node && typeof node === "object" ? node[k] : undefined;
+    const last = keys[keys.length - 1];
+    if (node && typeof node === "object" && last in node && isDeepStrictEqual(node[last], value)) delete node[last];
+  }
+  return out;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --------------------------------------------------------------------------- fake server
+
+let tmp; // temp dir for this run (port file, reference images, Lua outputs)
+let server; // child process
+let serverErr = "";
+let baseUrl;
+
+async function startServer() {
+  const portFile = path.join(tmp, "port");
+  server = spawn("python3", [FAKE_SERVER, "--port", "0", "--port-file", portFile, "--quiet",
+    "--api-key", API_KEY], { stdio: ["ignore", "ignore", "pipe"], cwd: tmp });
+  server.stderr.setEncoding("utf8");
+  server.stderr.on("data", (d) => { serverErr += d; });
+  let exited = null;
+  server.once("exit", (code, sig) => { exited = `exited with ${code ?? sig}`; });
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`fake server ${exited}: ${serverErr}`);
+    if (existsSync(portFile)) {
+      const port = Number.parseInt(await readFile(portFile, "utf8"), 10);
+      if (port > 0) return `http://127.0.0.1:${port}`;
+    }
+    await sleep(25);
+  }
+  throw new Error(`fake server did not write its port within 10 s: ${serverErr}`);
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  const gone = new Promise((r) => server.once("exit", r));
+  server.kill("SIGTERM");
+  const t = setTimeout(() => server.kill("SIGKILL"), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+async function control(method, name) {
+  const res = await fetch(`${baseUrl}/_nb/${name}`, { method });
+  assert.equal(res.status, 200, `control ${method} /_nb/${name}`);
+  return res.json();
+}
+
+// --------------------------------------------------------------------------- the two clients
+
+function sdkClient() {
+  return new GoogleGenAI({ apiKey: API_KEY, httpOptions: { baseUrl } });
+}
+
+async function sdkGenerate({ model, prompt, images = [], config = {} }) {
+  const parts = [{ text: prompt }];
+  for (const buf of images) parts.push({ inlineData: { mimeType: "image/png", data: buf.toString("base64") } });
+  return sdkClient().models.generateContent({ model, contents: [{ role: "user", parts }], config });
+}
+
+const LUA = String.raw`
+local cjson = require "cjson"
+local nb = require "nanobanana"
+local spec = cjson.decode(os.getenv("NB_SPEC"))
+local c = nb.new { base_url = spec.base_url, api_key = spec.api_key, auth = "x-goog-api-key" }
+local opts = { model = spec.model }
+if spec.imageConfig then opts.imageConfig = spec.imageConfig end
+if spec.generationConfig then opts.generationConfig = spec.generationConfig end
+if spec.images and #spec.images > 0 then opts.images = spec.images end
+local res, err = c:generate(spec.prompt, opts)
+if not res then io.stderr:write("generate failed: ", tostring(err), "\n"); os.exit(2) end
+local out = { images = {}, thoughts = #res.thoughts, thought_kinds = {}, text = res.text or cjson.null }
+for i, im in ipairs(res.images) do
+  assert(type(im.data) == "string", "res.images[" .. i .. "].data is not a string")
+  local p = spec.out_dir .. "/nb-" .. i .. ".bin"
+  local f = assert(io.open(p, "wb")); assert(f:write(im.data)); assert(f:close())
+  out.images[i] = { path = p, bytes = #im.data, mimeType = im.mimeType or cjson.null,
+                    declaredMimeType = im.declaredMimeType or cjson.null }
+end
+for i, t in ipairs(res.thoughts) do out.thought_kinds[i] = t.text and "text" or "image" end
+io.write(cjson.encode(out))
+`;
+
+let luaRuns = 0;
+async function nbGenerate({ model, prompt, imagePaths = [], imageConfig, generationConfig }) {
+  const outDir = path.join(tmp, `lua-${++luaRuns}`);
+  await mkdir(outDir);
+  const spec = { base_url: baseUrl, api_key: API_KEY, model, prompt, images: imagePaths, out_dir: outDir };
+  if (imageConfig) spec.imageConfig = imageConfig;
+  if (generationConfig) spec.generationConfig = generationConfig;
+  const env = { ...process.env };
+  env.LUA_PATH = `${ROOT}/lua/?.lua;${ROOT}/lua/?/init.lua;;`;
+  env.LUA_CPATH = `${ROOT}/build/?.so;;`;
+  env.NB_SPEC = JSON.stringify(spec);
+  env.NO_PROXY = env.no_proxy = "127.0.0.1,localhost";
+  const stdout = await new Promise((resolve, reject) => {
+    execFile("lua5.4", ["-e", LUA], { env, cwd: outDir, timeout: 20_000, maxBuffer: 1 << 20 },
+      (err, out, errOut) => (err ? reject(new Error(`lua5.4 failed: ${err.message}\n${errOut}`)) : resolve(out)));
+  });
+  const out = JSON.parse(stdout);
+  out.images = asArray(out.images);
+  out.thought_kinds = asArray(out.thought_kinds);
+  for (const im of out.images) {
+    const buf = await readFile(im.path);
+    assert.equal(buf.length, im.bytes, "bytes written by Lua");
+    im.sha256 = sha256(buf);
+    im.sniffed = sniff(buf);
+  }
+  return out;
+}
+
+/** Final (non-thought) images and thought parts of an SDK response. */
+function sdkParts(response) {
+  const parts = response.candidates?.[0]?.content?.parts ?? [];
+  const images = [];
+  let thoughts = 0;
+  const texts = [];
+  for (const p of parts) {
+    if (p.thought === true) { thoughts++; continue; }
+    if (p.inlineData) {
+      const buf = Buffer.from(p.inlineData.data, "base64");
+      images.push({ sha256: sha256(buf), bytes: buf.length, mimeType: p.inlineData.mimeType, buf });
+    } else if (typeof p.text === "string") texts.push(p.text);
+  }
+  return { images, thoughts, text: texts.length ? texts.join("") : null };
+}
+
+// --------------------------------------------------------------------------- one logical call, both ways
+
+/**
+ * Runs the call through the SDK, then through nanobanana, with a fresh server
+ * log, and checks everything that must agree.  Returns both sides.
+ */
+async function parity({ model, prompt, refs = [], imageConfig, thinkingConfig }) {
+  await control("POST", "reset");
+
+  // SDK
+  const config = {};
+  if (imageConfig) config.imageConfig = imageConfig;
+  if (thinkingConfig) config.thinkingConfig = thinkingConfig;
+  const response = await sdkGenerate({ model, prompt, images: refs.map((r) => r.buf), config });
+  const sdk = sdkParts(response);
+  let recs = await control("GET", "requests");
+  assert.equal(recs.length, 1, "one request recorded for the SDK call");
+  const sdkRec = recs[0];
+
+  // nanobanana
+  const generationConfig = thinkingConfig ? { thinkingConfig } : undefined;
+  const lua = await nbGenerate({ model, prompt, imagePaths: refs.map((r) => r.path), imageConfig, generationConfig });
+  recs = await control("GET", "requests");
+  assert.equal(recs.length, 2, "one request recorded for the nanobanana call (no retry)");
+  const nbRec = recs[1];
+
+  // the server accepted both
+  for (const [who, rec] of [["SDK", sdkRec], ["nanobanana", nbRec]]) {
+    assert.equal(rec.status, 200, `${who} request status`);
+    assert.equal(rec.fault, null, `${who} request fault`);
+    assert.equal(rec.method, "POST", `${who} method`);
+  }
+
+  // same endpoint, same way of sending the key
+  const expectedPath = `/v1beta/models/${model}:generateContent`;
+  assert.equal(sdkRec.path, expectedPath, "SDK path");
+  assert.equal(nbRec.path, sdkRec.path, "nanobanana path == SDK path");
+  assert.equal(nbRec.version, sdkRec.version, "API version");
+  assert.equal(nbRec.model, sdkRec.model, "model");
+  assert.deepEqual(nbRec.query, sdkRec.query, "query string (no ?key=)");
+  assert.equal(sdkRec.headers["x-goog-api-key"], API_KEY, "SDK sends x-goog-api-key");
+  assert.equal(nbRec.headers["x-goog-api-key"], API_KEY, "nanobanana sends x-goog-api-key");
+  assert.equal(sdkRec.headers.authorization, undefined, "SDK sends no Authorization header");
+  assert.equal(nbRec.headers.authorization, undefined, "nanobanana sends no Authorization header");
+  assert.match(nbRec.headers["content-type"], /^application\/json\b/, "nanobanana content-type");
+
+  // same body, up to what the SDK adds on its own
+  assert.deepEqual(nbRec.body, withoutSdkAdds(sdkRec.body), "request bodies (SDK minus SDK_ADDS vs nanobanana)");
+
+  // same final images: bytes, declared MIME type, and what the server sent
+  const finalFromServer = (rec) => rec.images.filter((i) => !i.thought);
+  assert.ok(sdk.images.length >= 1, "SDK got a final image");
+  assert.deepEqual(lua.images.map((i) => i.sha256), sdk.images.map((i) => i.sha256),
+    "sha256 of nanobanana res.images[i].data == sha256 of SDK inlineData.data");
+  assert.deepEqual(sdk.images.map((i) => i.sha256), finalFromServer(sdkRec).map((i) => i.sha256),
+    "SDK images == what the server sent to the SDK");
+  assert.deepEqual(lua.images.map((i) => i.sha256), finalFromServer(nbRec).map((i) => i.sha256),
+    "nanobanana images == what the server sent to nanobanana");
+  assert.deepEqual(lua.images.map((i) => i.declaredMimeType), sdk.images.map((i) => i.mimeType),
+    "nanobanana declaredMimeType == SDK inlineData.mimeType");
+  // nanobanana's mimeType is the sniffed one (the service declares JPEG as image/png)
+  assert.deepEqual(lua.images.map((i) => i.mimeType), lua.images.map((i) => i.sniffed),
+    "nanobanana mimeType == type sniffed from the bytes");
+  assert.deepEqual(lua.images.map((i) => i.mimeType), finalFromServer(nbRec).map((i) => i.mime),
+    "nanobanana mimeType == real type per the server");
+
+  // same thoughts and text
+  assert.equal(lua.thoughts, sdk.thoughts, "#res.thoughts == SDK thought part count");
+  assert.equal(lua.text, sdk.text, "res.text == SDK non-thought text");
+
+  return { sdk, lua, sdkRec, nbRec };
+}
+
+// --------------------------------------------------------------------------- tests
+
+describe("nanobanana vs @google/genai against the fake server", { timeout: 60_000 }, () => {
+  before(async () => {
+    assert.ok(existsSync(path.join(ROOT, "build", "nanobanana", "core.so")),
+      "nanobanana is not built: cmake -S . -B build && cmake --build build");
+    tmp = await mkdtemp(path.join(os.tmpdir(), "nb-sdk-parity-"));
+    baseUrl = await startServer();
+  });
+
+  after(async () => {
+    await stopServer();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("(a) text-to-image, gemini-2.5-flash-image, aspectRatio 4:3", { timeout: 20_000 }, async () => {
+    const { lua, sdkRec } = await parity({
+      model: FLASH, prompt: "A cute baby sea otter floating on its back", imageConfig: { aspectRatio: "4:3" },
+    });
+    assert.equal(lua.images.length, 1);
+    assert.equal(lua.images[0].mimeType, "image/png");
+    assert.equal(sdkRec.images[0].width, 1184);
+    assert.equal(sdkRec.images[0].height, 864);
+    assert.equal(lua.thoughts, 0);
+  });
+
+  it("(b) image-to-image, gemini-2.5-flash-image, two reference images", { timeout: 20_000 }, async () => {
+    // Reference images: two SDK text-to-image calls with different prompts.
+    const refs = [];
+    for (const [i, prompt] of ["a red lighthouse on a cliff", "a blue hot-air balloon"].entries()) {
+      const r = sdkParts(await sdkGenerate({ model: FLASH, prompt, config: { imageConfig: { aspectRatio: "1:1" } } }));
+      assert.equal(r.images.length, 1, "reference image generated");
+      assert.equal(sniff(r.images[0].buf), "image/png", "reference image is a PNG");
+      const p = path.join(tmp, `ref-${i + 1}.png`);
+      await writeFile(p, r.images[0].buf);
+      refs.push({ path: p, buf: r.images[0].buf, sha256: r.images[0].sha256 });
+    }
+    assert.notEqual(refs[0].sha256, refs[1].sha256, "the two references differ");
+
+    const { lua, nbRec, sdkRec } = await parity({
+      model: FLASH, prompt: "Put the balloon from the second image above the lighthouse in the first", refs,
+    });
+    // the SDK_ADDS entry this call exercises (config {} -> generationConfig {})
+    assert.deepEqual(sdkRec.body.generationConfig, {}, "SDK sent an empty generationConfig");
+    assert.equal("generationConfig" in nbRec.body, false, "nanobanana sent no generationConfig");
+    // both references went out, in order, after the prompt text
+    const parts = nbRec.body.contents[0].parts;
+    assert.equal(parts.length, 3);
+    assert.deepEqual(parts.slice(1).map((p) => p.inlineData.data.sha256), refs.map((r) => r.sha256));
+    assert.equal(lua.images.length, 1);
+  });
+
+  it("(c) gemini-3-pro-image-preview, 16:9 2K, includeThoughts", { timeout: 20_000 }, async () => {
+    const { lua, sdk, sdkRec } = await parity({
+      model: PRO, prompt: "A neon-lit night market in the rain, cinematic",
+      imageConfig: { aspectRatio: "16:9", imageSize: "2K" }, thinkingConfig: { includeThoughts: true },
+    });
+    assert.ok(sdk.thoughts > 0, "thought parts came back");
+    assert.equal(lua.thoughts, sdk.thoughts);
+    assert.ok(lua.thought_kinds.includes("text") && lua.thought_kinds.includes("image"),
+      "nanobanana kept both the thought text and the draft image");
+    assert.equal(lua.images.length, 1);
+    // Gemini 3 answers JPEG bytes declared as image/png
+    assert.equal(sdk.images[0].mimeType, "image/png");
+    assert.equal(lua.images[0].declaredMimeType, "image/png");
+    assert.equal(lua.images[0].mimeType, "image/jpeg");
+    const final = sdkRec.images.find((i) => !i.thought);
+    assert.deepEqual([final.width, final.height], [2752, 1536]);
+  });
+});
