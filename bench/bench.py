@@ -57,13 +57,14 @@ PROMPT = "nanobanana benchmark"
 MODEL = "gemini-2.5-flash-image"          # one text part + one image part
 MODEL_REQ = "gemini-3-pro-image-preview"  # up to 14 input images
 SIZES = [  # label, --noise-bytes, repetitions
-    ("1K", "1536K", 5),
-    ("2K", "6M", 5),
-    ("4K", "24M", 3),
+    ("1K", "1536K", 7),
+    ("2K", "6M", 7),
+    ("4K", "24M", 5),
 ]
 REF_COUNT = 14
 REF_BYTES = 4 * MiB
 CHILD_TIMEOUT = 600.0
+TIME = "/usr/bin/time"   # GNU time (Debian package "time")
 
 LUA_ENV = {
     "LUA_PATH": "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT),
@@ -138,6 +139,15 @@ def measure(cmd, env=None, stdout_to=None, timeout=CHILD_TIMEOUT):
     out_f = tempfile.TemporaryFile(dir=WORKDIR)
     err_f = tempfile.TemporaryFile(dir=WORKDIR)
     stdout = open(stdout_to, "wb") if stdout_to else out_f
+    # Peak RSS comes from GNU time's %M (the ru_maxrss that time itself got
+    # from wait4 on the command): the command is forked from time, a small
+    # process. ru_maxrss of a child forked straight from this harness would
+    # include this Python process's RSS (Linux records the pre-exec mm's
+    # high-water mark). CPU comes from our own wait4 on time (microsecond
+    # resolution; includes time's own ~1 ms).
+    rss_fd, rss_path = tempfile.mkstemp(dir=WORKDIR, prefix="rss-")
+    os.close(rss_fd)
+    cmd = [TIME, "-f", "%M", "-o", rss_path, "--"] + list(cmd)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=full_env, stdin=subprocess.DEVNULL,
                             stdout=stdout, stderr=err_f,
@@ -170,7 +180,15 @@ def measure(cmd, env=None, stdout_to=None, timeout=CHILD_TIMEOUT):
     err_f.close()
     if killed:
         err += "\n(killed after %.0f s)" % timeout
-    return Run(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss,
+    maxrss_kb = 0
+    with open(rss_path) as f:
+        lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    os.unlink(rss_path)
+    if lines and lines[-1].strip().isdigit():
+        maxrss_kb = int(lines[-1])
+    elif proc.returncode == 0:
+        raise Broken("no peak RSS from %s for %s" % (TIME, cmd))
+    return Run(wall, ru.ru_utime, ru.ru_stime, maxrss_kb,
                proc.returncode, out, err)
 
 
@@ -527,7 +545,8 @@ def section_single(report, sizes, reps_scale):
             s = series[key]
             inproc = s.med_field("elapsed")
             rows.append([label if key == "nb-memory" else "", name,
-                         fmt_s(s.med("wall")), fmt_s(inproc),
+                         fmt_s(s.med("wall")), fmt_s(s.max("wall")),
+                         fmt_s(inproc),
                          fmt_s(s.med("cpu")), fmt_s(s.med("user")),
                          fmt_s(s.med("sys")), fmt_mib(s.med("rss")),
                          "%d/%d" % (len(s.runs), reps)])
@@ -541,7 +560,8 @@ def section_single(report, sizes, reps_scale):
         "matched the image the server sent. *in-proc* is the time a client "
         "measured itself from its start (after interpreter start-up) to the "
         "file being written.\n\n" % sizes_txt
-        + md_table(["size", "client", "wall s", "in-proc s", "CPU s",
+        + md_table(["size", "client", "wall s", "max wall s", "in-proc s",
+                    "CPU s",
                     "user s", "sys s", "peak RSS MiB", "ok runs"], rows))
     return results
 
@@ -934,6 +954,7 @@ def environment():
             "%Y-%m-%d %H:%M:%S %Z")),
         ("CPU", "%s, %d cores" % (cpu_model(), os.cpu_count() or 0)),
         ("kernel", platform.release()),
+        ("load average at start", "%.2f %.2f %.2f" % os.getloadavg()),
         ("commit", commit),
         ("nanobanana", nbv + " (Release build in bench/out/build)"),
         ("Lua", tool_version([lua(), "-v"])),
@@ -952,7 +973,7 @@ SECTIONS = ["baselines", "single", "request", "transfer", "callgrind",
 
 
 def main():
-    global WORKDIR, KEEP
+    global WORKDIR, KEEP, FAKE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", action="append", choices=SECTIONS,
                     help="run only this section (repeatable)")
@@ -983,6 +1004,18 @@ def main():
         os.environ.pop(var, None)
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
+    # One run uses one version of the fake server, even if someone edits
+    # fake/gemini_server.py meanwhile.
+    snap = os.path.join(WORKDIR, "gemini_server.py")
+    shutil.copyfile(FAKE, snap)
+    check = subprocess.run([sys.executable, "-m", "py_compile", snap],
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        print("ERROR: %s does not compile:\n%s" % (FAKE, check.stderr),
+              file=sys.stderr)
+        return 1
+    FAKE = snap
+
     scale = 1.0 / 5 if args.quick else 1.0
     reps3 = 1 if args.quick else 3
     started = time.time()
@@ -991,23 +1024,23 @@ def main():
         ", ".join(sections), WORKDIR), flush=True)
     env_text = environment()
     print(env_text, flush=True)
-    single = None
-    try:
-        if "baselines" in sections:
-            section_baselines(report, reps3)
-        if "single" in sections:
-            single = section_single(report, SIZES, scale)
-            add_single_targets(report, single)
-        if "request" in sections:
-            section_request_path(report, reps3)
-        if "transfer" in sections:
-            section_transfer(report, SIZES, reps3)
-        if "callgrind" in sections:
-            section_callgrind(report, 1 if args.quick else 2)
-        if "concurrency" in sections:
-            section_concurrency(report, reps3)
-    except Broken as exc:
-        report.error(str(exc))
+    def single_and_targets():
+        add_single_targets(report, section_single(report, SIZES, scale))
+    steps = {
+        "baselines": lambda: section_baselines(report, reps3),
+        "single": single_and_targets,
+        "request": lambda: section_request_path(report, reps3),
+        "transfer": lambda: section_transfer(report, SIZES, reps3),
+        "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
+        "concurrency": lambda: section_concurrency(report, reps3),
+    }
+    for name in SECTIONS:
+        if name not in sections:
+            continue
+        try:
+            steps[name]()
+        except Broken as exc:   # this section is lost; go on with the next
+            report.error("section %s: %s" % (name, exc))
 
     if report.targets:
         report.section(
@@ -1019,7 +1052,8 @@ def main():
               "%d ERROR(S): %s" % (len(report.errors),
                                    "; ".join(report.errors)[:4000]))
     total = time.time() - started
-    footer = "Run time %.0f s. %s." % (total, status)
+    footer = "Run time %.0f s; load average at the end %.2f. %s." % (
+        total, os.getloadavg()[0], status)
     print("\n" + footer, flush=True)
     if not args.no_results:
         doc = ("# nanobanana benchmark results\n\n"

@@ -14,7 +14,7 @@ mkdir -p "$ROOT/bench/out"
 
 # ---- Debian packages: the project's build needs, plus the bench's own
 bash scripts/deps.sh
-want=(jq valgrind curl coreutils)
+want=(jq valgrind curl coreutils time)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 missing=()
 for p in "${want[@]}"; do

@@ -20,7 +20,6 @@ import argparse
 import base64
 import binascii
 import collections
-import gzip
 import hashlib
 import http.server
 import json
@@ -232,9 +231,14 @@ def decode_b64_lenient(text):
         return binascii.a2b_base64(padded, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
+    except TypeError:               # Python < 3.11: no strict_mode
+        if not _B64_RE.fullmatch(padded):
+            return None
+        return binascii.a2b_base64(padded)
 
 
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 class B64Memo:
@@ -277,28 +281,6 @@ def sniff_image(data):
             b"msf1", b"avif"):
         return "image/heic"
     return None
-
-
-def image_dims(data):
-    """(width, height) from a PNG IHDR or a JPEG SOFn, else (None, None)."""
-    try:
-        if data.startswith(b"\x89PNG"):
-            return struct.unpack(">II", data[16:24])
-        if data.startswith(b"\xff\xd8"):
-            pos = 2
-            while pos + 9 < len(data):
-                if data[pos] != 0xFF:
-                    return None, None
-                marker = data[pos + 1]
-                seglen = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8,
-                                                             0xCC):
-                    h, w = struct.unpack(">HH", data[pos + 5:pos + 9])
-                    return w, h
-                pos += 2 + seglen
-    except struct.error:
-        pass
-    return None, None
 
 
 # ---------------------------------------------------------------------------
@@ -455,8 +437,8 @@ def _jpeg_headers(width, height):
     sos = bytes([3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 63, 0])
 
     def seg(marker, payload):
-        return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) \
-            + payload
+        size = struct.pack(">H", len(payload) + 2)
+        return b"\xff" + bytes([marker]) + size + payload
     return b"".join([b"\xff\xd8", seg(0xE0, app0), seg(0xDB, dqt),
                      seg(0xC0, sof), seg(0xC4, dht), seg(0xDA, sos)])
 
@@ -760,7 +742,8 @@ GENERATION_CONFIG = {
 REQUEST = {
     "contents": F("message", CONTENT, True, "Content"),
     "systemInstruction": F("message", CONTENT, msg="Content"),
-    "safetySettings": F("any", repeated=True), "tools": F("any", repeated=True),
+    "safetySettings": F("any", repeated=True),
+    "tools": F("any", repeated=True),
     "toolConfig": ANY, "cachedContent": STR,
     "generationConfig": F("message", GENERATION_CONFIG,
                           msg="GenerationConfig"),
@@ -1135,6 +1118,7 @@ class State:
         self.seq = 0
 
     def add_record(self, rec):
+        """Append a record when its request arrives (filled in later)."""
         if not self.record:
             return
         with self.lock:
@@ -1143,12 +1127,13 @@ class State:
             self.log.append(rec)
 
     def records(self):
+        """Shallow copies: handler threads replace values, never add keys."""
         with self.lock:
-            return list(self.log)
+            return [dict(r) for r in self.log]
 
     def last(self):
         with self.lock:
-            return self.log[-1] if self.log else None
+            return dict(self.log[-1]) if self.log else None
 
     def reset(self):
         with self.lock:
@@ -1219,31 +1204,36 @@ HTML_502 = """<!DOCTYPE html>
 
 # name -> one-line description (also served by GET /_nb/faults).
 FAULTS = {
-    "429": "429 RESOURCE_EXHAUSTED with QuotaFailure + RetryInfo (ARG: delay s, default 2)",
+    "429": "429 RESOURCE_EXHAUSTED + QuotaFailure + RetryInfo "
+           "(ARG: delay s, default 2)",
     "500": "500 INTERNAL",
     "503": "503 UNAVAILABLE 'The model is overloaded...'",
-    "503_retry_after": "503 UNAVAILABLE plus header Retry-After: ARG (default 1)",
-    "image_safety": "200, candidate without parts, finishReason IMAGE_SAFETY",
-    "prohibited": "200, candidate without parts, finishReason IMAGE_PROHIBITED_CONTENT",
+    "503_retry_after": "503 UNAVAILABLE + header Retry-After: ARG "
+                       "(default 1)",
+    "image_safety": "200, candidate without parts, IMAGE_SAFETY",
+    "prohibited": "200, candidate without parts, IMAGE_PROHIBITED_CONTENT",
     "blocked_prompt": "200, no candidates, promptFeedback.blockReason SAFETY",
     "text_only": "200, one text part, finishReason STOP",
     "no_image": "200, candidate without parts, finishReason NO_IMAGE",
-    "safety_with_image": "200, finishReason IMAGE_SAFETY but the final image is present",
+    "safety_with_image": "200, IMAGE_SAFETY but the final image is present",
     "unknown_finish": "200, finishReason SOMETHING_NEW with the image",
-    "invalid_json": "200, complete HTTP message whose JSON text is cut in half",
+    "invalid_json": "200, complete message whose JSON is cut in half",
     "invalid_base64": "200, image data containing '*' characters",
-    "truncated": "Content-Length announced, ARG bytes (default half) sent, then FIN",
-    "reset": "ARG bytes (default half) of the body sent, then RST (SO_LINGER 0)",
+    "truncated": "full Content-Length, ARG bytes (default half), then FIN",
+    "reset": "ARG bytes (default half) of the body, then RST",
     "html_502": "502 with a Google HTML error page (text/html)",
     "empty_502": "502 with an empty body",
-    "error_in_200": "200 whose body is a Google error object (ARG: code, default 500)",
-    "vertex_error": "ARG status (default 429) with the error wrapped in a 1-element array",
-    "stall": "headers + first ~1 KB, then sleep ARG s (default 30), then the rest",
-    "slow_headers": "sleep ARG s (default 30) before answering normally",
+    "error_in_200": "200 whose body is a Google error (ARG: code, "
+                    "default 500)",
+    "vertex_error": "ARG status (default 429), error in a 1-element array",
+    "stall": "headers + ~1 KB, sleep ARG s (default 30), then the rest",
+    "slow_headers": "sleep ARG s (default 30), then answer normally",
     "escaped": "success whose base64 writes every '/' as '\\/'",
-    "huge": "success with a noise PNG of ARG bytes (default 64 MiB; K/M/G suffixes)",
+    "huge": "success with a noise PNG of ARG bytes (default 64M)",
     "no_candidates": "200, {\"usageMetadata\": {...}} only",
     "not_json_200": "200 text/plain 'OK'",
+    "echo_auth": "400 whose message echoes the credentials received "
+                 "(works with any key)",
 }
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
@@ -1257,6 +1247,21 @@ class Fault:
 
     def to_json(self):
         return {"name": self.name, "arg": self.arg}
+
+
+def raw_last_user_text(body):
+    """Texts of the last user turn of an unvalidated body ("" if none)."""
+    contents = body.get("contents") if isinstance(body, dict) else None
+    last = None
+    for content in contents if isinstance(contents, list) else []:
+        if isinstance(content, dict) and content.get("role") in (
+                None, "", "user"):
+            last = content
+    parts = last.get("parts") if last else None
+    return "\n".join(p["text"] for p in (parts if isinstance(parts, list)
+                                          else [])
+                     if isinstance(p, dict) and isinstance(p.get("text"),
+                                                           str))
 
 
 def fault_from_prompt(prompt):
@@ -1406,7 +1411,10 @@ class Generator:
         if huge:
             return noise_image(huge, "huge:%d" % huge)
         if self.noise_bytes:
-            return noise_image(self.noise_bytes, plan.seed)
+            # Not seeded by the prompt: benchmarks with distinct prompts
+            # still hit the cache instead of encoding N-MB images each time.
+            return noise_image(self.noise_bytes, "noise|%s|%s|%s" % (
+                plan.model.name, plan.ratio, plan.size))
         kind = "jpeg" if plan.model.gemini3 else "png"
         return pattern_image(kind, plan.width, plan.height, plan.seed)
 
@@ -1534,8 +1542,8 @@ class Generator:
                     out_text += max(1, -(-len(part["text"]) // 4))
         thoughts = 0
         if plan.model.gemini3 and ans.has_candidate:
-            thoughts = 100 + int(hashlib.sha256(
-                plan.seed.encode("utf-8", "replace")).hexdigest()[:4], 16) % 400
+            digest = hashlib.sha256(plan.seed.encode("utf-8", "replace"))
+            thoughts = 100 + int(digest.hexdigest()[:4], 16) % 400
         if ans.chunks:
             usage["candidatesTokenCount"] = out_img + out_text
         usage["totalTokenCount"] = prompt + out_img + out_text + thoughts
@@ -1709,6 +1717,7 @@ class App:
         parsed, perr = parse_body(ctx.body)
         memo = B64Memo()
         rec = self.new_record(ctx, parsed, perr, memo)
+        self.state.add_record(rec)    # at arrival: a reset also drops it
         try:
             reply = self._generate(ctx, rec, parsed, perr, memo)
         except ApiError as err:
@@ -1722,8 +1731,9 @@ class App:
         rec = {"method": ctx.method, "path": ctx.path, "prefix": None,
                "version": None, "model": None, "stream": False,
                "query": ctx.query, "headers": ctx.headers, "body": None,
-               "status": None, "fault": None, "fault_arg": None,
-               "images": [], "time": time.time()}
+               "status": None, "error": None, "fault": None,
+               "fault_arg": None, "images": [], "seq": None,
+               "time": time.time()}
         if self.cfg.record:
             if perr is None or parsed is not None:
                 rec["body"] = summarize_body(parsed, memo)
@@ -1744,7 +1754,13 @@ class App:
         rec.update(prefix=match.group("prefix"),
                    version=match.group("version"), model=model_id,
                    stream=stream)
-        check_auth(ctx, self.cfg)
+        try:
+            check_auth(ctx, self.cfg)
+        except ApiError:
+            if self._echo_auth_wanted(parsed):
+                rec["fault"] = "echo_auth"
+                raise echo_auth_error(ctx) from None
+            raise
         spec = MODELS.get(model_id)
         if spec is None:
             raise ApiError(404, "models/%s is not found for API version %s, "
@@ -1762,11 +1778,22 @@ class App:
         if self.cfg.latency:
             STOP.wait(self.cfg.latency)
         sse = stream and ctx.query.get("alt") == "sse"
-        return self._reply(plan, fault, stream, sse, rec)
+        return self._reply(ctx, plan, fault, stream, sse, rec)
 
-    def _reply(self, plan, fault, stream, sse, rec):
+    def _echo_auth_wanted(self, parsed):
+        """An echo_auth fault applies even to requests that fail auth."""
+        queued = self.state.queued()
+        if queued and queued[0].name == "echo_auth":
+            self.state.pop_fault()
+            return True
+        fault = fault_from_prompt(raw_last_user_text(parsed))
+        return fault is not None and fault.name == "echo_auth"
+
+    def _reply(self, ctx, plan, fault, stream, sse, rec):
         """Build the Reply for a validated request and an optional fault."""
         name = fault.name if fault else None
+        if name == "echo_auth":
+            raise echo_auth_error(ctx)
         if name == "slow_headers":
             STOP.wait(parse_seconds(fault.arg, 30.0))
         err = error_for_fault(fault, plan.model_id) if fault else None
@@ -1780,7 +1807,8 @@ class App:
             return Reply(200, [b"OK"], "text/plain; charset=UTF-8")
         if name == "vertex_error":
             code = _status_arg(fault.arg, 429)
-            return Reply(code, [render_plain([vertex_like_error(code).body()])])
+            wrapped = [vertex_like_error(code).body()]
+            return Reply(code, [render_plain(wrapped)])
         body = JsonBody()
         ans = self.gen.answer(plan, body, fault)
         rec["images"] = ans.images
@@ -1853,6 +1881,17 @@ class App:
             faults.append(Fault(str(item["name"]),
                                 None if arg is None else str(arg)))
         return {"ok": True, "queued": self.state.push_faults(faults)}
+
+
+def echo_auth_error(ctx):
+    """400 whose message repeats the credentials (tests secret scrubbing)."""
+    seen = ["%s: %s" % (h, ctx.headers[h]) for h in ("x-goog-api-key",
+                                                     "authorization")
+            if h in ctx.headers]
+    if "key" in ctx.query:
+        seen.append("key=%s" % ctx.query["key"])
+    return ApiError(400, "%s The request carried: %s." % (
+        MSG_BAD_KEY, "; ".join(seen) or "no credentials"))
 
 
 def _status_arg(arg, default):
@@ -1939,8 +1978,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ApiError as err:
                     reply = Reply.error(err)
             else:
-                reply, rec = app.handle_generate(ctx)
-                app.state.add_record(rec)
+                reply, _ = app.handle_generate(ctx)
         except Exception as exc:   # a bug: answer 500, keep serving
             if not app.cfg.quiet:
                 traceback.print_exc()
@@ -1949,7 +1987,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             reply.close = True
         self._send_safely(reply, head=head)
 
-    # --- reading --------------------------------------------------------------
+    # --- reading ---------------------------------------------------------
 
     def _header_dict(self):
         out = {}
@@ -2046,7 +2084,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pieces.append(self._read_exact(size))
             self._read_exact(2)
 
-    # --- writing --------------------------------------------------------------
+    # --- writing ---------------------------------------------------------
 
     def _send_safely(self, reply, close=False, head=False):
         """Send a reply; a vanished client just ends the connection."""
@@ -2214,6 +2252,16 @@ ALLOWED_HOSTS = {"127.0.0.1": ("127.0.0.1", socket.AF_INET),
                  "[::1]": ("::1", socket.AF_INET6)}
 
 
+def _size_arg(text):
+    """argparse type: a byte count with optional K/M/G suffix (0 allowed)."""
+    if str(text).strip() == "0":
+        return 0
+    value = parse_bytes(text, None)
+    if value is None:
+        raise argparse.ArgumentTypeError("not a byte count: %r" % text)
+    return value
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="nanobanana fake Gemini image server (loopback only)")
@@ -2231,13 +2279,13 @@ def parse_args(argv):
                    help="gzip bodies when the client accepts gzip")
     p.add_argument("--tls-cert", help="PEM certificate chain (enables TLS)")
     p.add_argument("--tls-key", help="PEM private key")
-    p.add_argument("--noise-bytes", type=str, default="0",
+    p.add_argument("--noise-bytes", type=_size_arg, default=0,
                    help="final images become incompressible PNGs of this "
                         "size (K/M/G suffixes allowed)")
     p.add_argument("--no-record", action="store_true",
                    help="do not keep the request log")
     p.add_argument("--quiet", action="store_true", help="no request logging")
-    p.add_argument("--max-body-bytes", type=str, default=str(100 << 20),
+    p.add_argument("--max-body-bytes", type=_size_arg, default=100 << 20,
                    help="largest request body (default 100 MiB)")
     p.add_argument("--idle-timeout", type=float, default=120.0,
                    help="seconds a connection may stay silent")
@@ -2281,12 +2329,11 @@ def main(argv=None):
     if bool(args.tls_cert) != bool(args.tls_key):
         sys.stderr.write("--tls-cert and --tls-key go together\n")
         return 2
-    noise = parse_bytes(args.noise_bytes, 0) if args.noise_bytes != "0" else 0
     cfg = Config(keys=args.api_keys or ["test-key"], no_auth=args.no_auth,
                  latency=max(0.0, args.latency_ms) / 1000.0,
-                 gzip_enabled=args.gzip, noise_bytes=noise,
+                 gzip_enabled=args.gzip, noise_bytes=args.noise_bytes,
                  record=not args.no_record, quiet=args.quiet,
-                 max_body=parse_bytes(args.max_body_bytes, 100 << 20),
+                 max_body=args.max_body_bytes or (100 << 20),
                  idle_timeout=args.idle_timeout if args.idle_timeout > 0
                  else None)
     try:

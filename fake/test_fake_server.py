@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -268,6 +269,20 @@ class FakeServerTest(unittest.TestCase):
         self.control("/_nb/reset", {})
         self.assertEqual(self.control("/_nb/requests"), [])
 
+    def test_record_at_arrival_and_reset_drops_in_flight(self):
+        done = []
+        worker = threading.Thread(target=lambda: done.append(
+            self.gen(FLASH25, prompt("[[fault:slow_headers:1]]"))))
+        worker.start()
+        time.sleep(0.4)
+        log = self.control("/_nb/requests")
+        self.assertEqual([(r["status"], r["fault"]) for r in log],
+                         [(None, "slow_headers")])
+        self.control("/_nb/reset", {})
+        worker.join(10)
+        self.assertEqual(done[0][0], 200)
+        self.assertEqual(self.control("/_nb/requests"), [])
+
     def test_flash25_png_exact_size_and_deterministic(self):
         resp = self.ok(FLASH25, prompt("A cute otter", imageConfig={
             "aspectRatio": "16:9"}))
@@ -492,6 +507,20 @@ class FakeServerTest(unittest.TestCase):
         self.assertTrue(self.control("/_nb/last")["stream"])
 
     # --- faults ----------------------------------------------------------------
+
+    def test_echo_auth(self):
+        secret = "sk-not-registered-0123456789"
+        err = self.error(FLASH25, prompt("x [[fault:echo_auth]]"), 400,
+                         "x-goog-api-key: " + secret,
+                         headers={"x-goog-api-key": secret})
+        self.assertIn("API key not valid", err["message"])
+        self.error(FLASH25, prompt("x [[fault:echo_auth]]"), 400,
+                   "x-goog-api-key: " + KEY)
+        self.control("/_nb/faults", {"faults": ["echo_auth"]})
+        self.error(FLASH25, prompt("x"), 400, "Bearer " + secret,
+                   headers={"x-goog-api-key": "",
+                            "Authorization": "Bearer " + secret})
+        self.assertEqual(self.control("/_nb/last")["fault"], "echo_auth")
 
     def test_fault_queue_is_fifo(self):
         self.control("/_nb/faults", {"faults": [{"name": "429", "arg": "0.2"},

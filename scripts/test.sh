@@ -74,6 +74,10 @@ ex text_to_image lua5.4 "$ROOT/examples/text_to_image.lua" "A cute baby sea otte
 ex image_to_image lua5.4 "$ROOT/examples/image_to_image.lua" otter.png "add a rainbow" edited.png
 ex gateway lua5.4 "$ROOT/examples/gateway.lua"
 ex readme lua5.4 "$ROOT/spec/run_readme.lua" "$ROOT/README.md"
+# the 60 Hz C host: 4 generations polled once per frame, all must succeed
+if (NB_BUILD_DIR="$ROOT/build" EMBED_DEMO="$ROOT/build/embed_demo" bash examples/embed/run_against_fake.sh --count 4) \
+    >"$LOGS/ex-embed.log" 2>&1; then count 1 0 "example embed (60 Hz host)"; grep '^embed:' "$LOGS/ex-embed.log"
+else tail -30 "$LOGS/ex-embed.log"; count 0 1 "example embed (60 Hz host)"; fi
 
 # ---------------------------------------------------------------- install checks
 say "install: cmake --install and luarocks make"
@@ -87,11 +91,13 @@ TREE=$(mktemp -d)
 # Debian keeps curl/curl.h under the multiarch include dir, where luarocks does not look
 CURL_H=$(echo '#include <curl/curl.h>' | cpp -H -o /dev/null 2>&1 | grep -m1 'curl/curl.h' | sed 's/^\.* //')
 CURL_INCDIR=$(dirname "$(dirname "$CURL_H")")
-if (luarocks --lua-version 5.4 make --tree "$TREE" --deps-mode=none nanobanana-*.rockspec CURL_INCDIR="$CURL_INCDIR" &&
+SRC=$(mktemp -d) # luarocks make builds in the source tree: give it a copy
+cp -r lua src nanobanana-*.rockspec "$SRC"/
+if (cd "$SRC" && luarocks --lua-version 5.4 make --tree "$TREE" --deps-mode=none nanobanana-*.rockspec CURL_INCDIR="$CURL_INCDIR" &&
     eval "$(luarocks --lua-version 5.4 --tree "$TREE" path)" &&
     lua5.4 -e 'local nb = require "nanobanana"; assert(nb.new{api_key="k"}); print(nb._VERSION)') >"$LOGS/luarocks.log" 2>&1
 then count 1 0 "luarocks make"; else cat "$LOGS/luarocks.log"; count 0 1 "luarocks make"; fi
-rm -rf "$PREFIX" "$TREE"
+rm -rf "$PREFIX" "$TREE" "$SRC"
 
 # ---------------------------------------------------------------- official JS SDK cross-check
 say "official JS SDK (@google/genai) against the same fake server"

@@ -219,7 +219,7 @@ describe("generate", function()
     local out = fake.sh(string.format(
       "cd %s && GOOGLE_API_KEY=' test-key ' GEMINI_API_KEY=other GOOGLE_GEMINI_BASE_URL=%s lua5.4 -e '%s' 2>&1",
       os.getenv("NB_ROOT") or ".", server.url,
-      [[package.path="lua/?.lua;lua/?/init.lua;"..package.path; package.cpath=(os.getenv("NB_CPATH") or "build/?.so")..";"..package.cpath
+      [[package.path="lua/?.lua;lua/?/init.lua;"..package.path; package.cpath="build/?.so;"..package.cpath
         local nb=require"nanobanana"; local r,e=nb.generate("A cute baby sea otter"); print(r and #r.images[1].data or tostring(e))]]))
     local n = tonumber(out:match("^(%d+)"))
     assert.is_truthy(n and n > 1000, out)

@@ -59,7 +59,7 @@ if outdir == "" then outdir = "/" end
 
 -- ------------------------------------------------------------ state
 local client = nb.new { retries = 0 }
-local jobs = {}          -- i -> { req=, path=, p = last progress copy, res=, err=, t_done= }
+local jobs = {}          -- i -> { req=, path=, p = progress copy for display, res=, err= }
 local ndone = 0
 
 -- 12K, 3.4M: short enough for 8 requests on one line
@@ -104,13 +104,16 @@ end
 
 local PNG = "\137PNG\r\n\26\n"
 
--- ok when every request succeeded with its image at the output path
+-- ok when every request succeeded with its image at the output path. The
+-- report lines are kept for shutdown(): printing is the game's cost, not
+-- nanobanana's, so the last frame only does the cheap checks.
+local report = {}
 local function check_all()
   local good = true
   for i, job in ipairs(jobs) do
     local res, err = job.req:result()
     if not res then
-      print(string.format("  #%d failed: %s", i, tostring(err or job.err)))
+      report[#report + 1] = string.format("  #%d failed: %s", i, tostring(err or job.err))
       good = false
     else
       local img = res.images and res.images[1]
@@ -119,11 +122,11 @@ local function check_all()
       local bytes = f and f:seek("end")
       if f then f:close() end
       if head ~= PNG then
-        print(string.format("  #%d: %s is missing or not a PNG", i, job.path))
+        report[#report + 1] = string.format("  #%d: %s is missing or not a PNG", i, job.path)
         good = false
       else
-        print(string.format("  #%d: %s %s %dx%d, %s, %.2f s", i, job.path, img.mimeType,
-          img.width or 0, img.height or 0, size(bytes), res.elapsed or 0))
+        report[#report + 1] = string.format("  #%d: %s %s %dx%d, %s, %.2f s", i, job.path, img.mimeType,
+          img.width or 0, img.height or 0, size(bytes), res.elapsed or 0)
       end
     end
   end
@@ -132,19 +135,16 @@ end
 
 -- ------------------------------------------------------------ the host's hooks
 ok = false
+print(string.format("frame_loop: %d generations -> %s/frame-N.png (%s)", count, outdir, tostring(client)))
 
 function frame(n, dt) -- luacheck: ignore dt
-  if n == 1 then
-    print(string.format("starting %d generations -> %s/frame-N.png (%s)", count, outdir, tostring(client)))
-    start_all()
-  end
+  if n == 1 then start_all() end
   client:poll()          -- exactly once per frame; never blocks
   local finished = ndone == count
   if finished or n % every == 0 then
     print(progress_line(n))
   end
   if finished then
-    print(string.format("all %d finished by frame %d", count, n))
     ok = check_all()
     return true
   end
@@ -153,5 +153,12 @@ end
 
 -- called by the host once the loop is over (also when --frames cut it short)
 function shutdown()
+  local finished = ndone
   client:close()         -- cancels anything still in flight, frees the engine
+  if finished == count then
+    print(string.format("frame_loop: all %d finished, %s", count, ok and "all succeeded" or "NOT all succeeded"))
+  else
+    print(string.format("frame_loop: stopped with %d of %d finished (the rest cancelled)", finished, count))
+  end
+  for _, line in ipairs(report) do print(line) end
 end

@@ -16,7 +16,7 @@
  * --hz HZ        frame rate (default 60)
  * --budget-ms MS optional: exit 3 if any frame call took longer than MS
  * --trace FILE   write one line per frame: n, start (ms since the loop
- *                began), time inside frame() (ms)
+ *                began), wall time inside frame() (ms), CPU time (ms)
  *
  * Every other argument goes to the script, Lua-style, in the global table
  * `arg` (arg[0] = script, arg[1..] = its arguments, arg[-1] = this
@@ -48,12 +48,19 @@
 
 #define NS_PER_S 1000000000LL
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
+
+static int64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+/* CPU time of this thread: unlike wall time, it does not count the time the
+ * scheduler gave to other processes, so it tells a busy machine apart from
+ * a frame that really did too much work. */
+static int64_t cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 /* Sleeps until the absolute CLOCK_MONOTONIC time t (ns). */
 static void sleep_until(int64_t t)
@@ -136,7 +143,7 @@ static void usage(const char *prog)
             "  --frames N      stop after N frames (default 3600; 0 = no limit)\n"
             "  --hz HZ         fixed frame rate (default 60)\n"
             "  --budget-ms MS  exit 3 if a frame() call took longer than MS\n"
-            "  --trace FILE    write \"n start_ms frame_ms\" for every frame\n",
+            "  --trace FILE    write \"n start_ms frame_ms frame_cpu_ms\" for every frame\n",
             prog);
 }
 
@@ -149,7 +156,7 @@ int main(int argc, char **argv)
     char **sargv;
     int sargc = 0, i, rc = 1, finished = 0, script_ok = 0;
     lua_State *L = NULL;
-    int64_t *durs = NULL;
+    int64_t *durs = NULL, *cpus = NULL;
     size_t ndurs = 0, capdurs = 0;
     int64_t period, t_start, deadline, max_dur = 0, max_late = 0, sum_dur = 0;
     long n, missed = 0, skipped = 0;
@@ -238,34 +245,40 @@ int main(int argc, char **argv)
     t_start = now_ns();
     deadline = t_start + period; /* frame 1 must be done by here */
     for (n = 1; frames_max == 0 || n <= frames_max; n++) {
-        int64_t t0, t1, dur;
+        int64_t t0, t1, c0, c1, dur;
 
         lua_getglobal(L, "frame");
         lua_pushinteger(L, (lua_Integer)n);
         lua_pushnumber(L, 1.0 / (double)hz);
+        c0 = cpu_ns();
         t0 = now_ns();
         if (!pcall_report(L, 2, 1, "frame()")) goto out;
         t1 = now_ns();
+        c1 = cpu_ns();
         finished = lua_toboolean(L, -1);
         lua_pop(L, 1);
 
         dur = t1 - t0;
         if (ndurs == capdurs) {
             size_t ncap = capdurs ? capdurs * 2 : 1024;
-            int64_t *nd = realloc(durs, ncap * sizeof *nd);
-            if (!nd) {
+            int64_t *nd = realloc(durs, ncap * sizeof *nd), *nc;
+            if (nd) durs = nd;
+            nc = realloc(cpus, ncap * sizeof *nc);
+            if (nc) cpus = nc;
+            if (!nd || !nc) {
                 fprintf(stderr, "embed: out of memory\n");
                 goto out;
             }
-            durs = nd;
             capdurs = ncap;
         }
+        cpus[ndurs] = c1 - c0;
         durs[ndurs++] = dur;
         sum_dur += dur;
         if (dur > max_dur) max_dur = dur;
         if (t1 > deadline) missed++;
         if (trace)
-            fprintf(trace, "%ld %.3f %.3f\n", n, (double)(t0 - t_start) / 1e6, (double)dur / 1e6);
+            fprintf(trace, "%ld %.3f %.3f %.3f\n", n, (double)(t0 - t_start) / 1e6, (double)dur / 1e6,
+                    (double)(c1 - c0) / 1e6);
 
         if (finished) break;
 
@@ -296,19 +309,22 @@ int main(int argc, char **argv)
     }
 
     {
-        double max_ms = (double)max_dur / 1e6, p99_ms = 0, mean_ms = 0;
+        double max_ms = (double)max_dur / 1e6, p99_ms = 0, mean_ms = 0, cpu_max_ms = 0, cpu_p99_ms = 0;
         if (ndurs > 0) {
             size_t rank = (ndurs * 99 + 99) / 100; /* nearest rank: ceil(0.99 n) */
             qsort(durs, ndurs, sizeof *durs, cmp_i64);
+            qsort(cpus, ndurs, sizeof *cpus, cmp_i64);
             p99_ms = (double)durs[rank - 1] / 1e6;
             mean_ms = (double)sum_dur / (double)ndurs / 1e6;
+            cpu_p99_ms = (double)cpus[rank - 1] / 1e6;
+            cpu_max_ms = (double)cpus[ndurs - 1] / 1e6;
         }
         printf("embed: frames=%lu max_frame_ms=%.3f p99_frame_ms=%.3f missed=%ld\n",
                (unsigned long)ndurs, max_ms, p99_ms, missed);
-        printf("embed-detail: hz=%ld wall_s=%.3f mean_frame_ms=%.4f max_wake_late_ms=%.3f skipped=%ld"
-               " finished=%s ok=%s\n",
-               hz, (double)(now_ns() - t_start) / 1e9, mean_ms, (double)max_late / 1e6, skipped,
-               finished ? "yes" : "no", script_ok ? "yes" : "no");
+        printf("embed-detail: hz=%ld wall_s=%.3f mean_frame_ms=%.4f max_frame_cpu_ms=%.3f p99_frame_cpu_ms=%.3f"
+               " max_wake_late_ms=%.3f skipped=%ld finished=%s ok=%s\n",
+               hz, (double)(now_ns() - t_start) / 1e9, mean_ms, cpu_max_ms, cpu_p99_ms, (double)max_late / 1e6,
+               skipped, finished ? "yes" : "no", script_ok ? "yes" : "no");
         fflush(stdout);
         if (!finished)
             fprintf(stderr, "embed: stopped after %lu frames; the script did not finish\n", (unsigned long)ndurs);
@@ -325,6 +341,7 @@ out:
     if (L) lua_close(L);
     if (trace) fclose(trace);
     free(durs);
+    free(cpus);
     free(sargv);
     return rc;
 }

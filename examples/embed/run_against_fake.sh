@@ -9,13 +9,16 @@
 # e.g. 4K-class images (8 x ~25 MB, half a second of server latency each):
 #   examples/embed/run_against_fake.sh --count 8 -- --latency-ms 500 --noise-bytes 25000000
 #
-# Environment: CC (default cc), EMBED_DEMO (use this binary instead of
-# building one), EMBED_CFLAGS (extra compiler flags, e.g. -fsanitize=address).
+# Environment: NB_BUILD_DIR (the nanobanana build tree, default build/; it
+# is configured and built there if it has no nanobanana/core.so yet),
+# EMBED_DEMO (use this embed_demo binary instead of building one), CC
+# (default cc), EMBED_CFLAGS (extra flags, e.g. -fsanitize=address).
 set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-count=4 frames=3600 hz=60 budget= out= trace= wrap=()
+count=4 frames=3600 hz=60 budget='' out='' trace='' wrap=()
 server_args=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -28,25 +31,27 @@ while [ $# -gt 0 ]; do
     --valgrind) wrap=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
                       --show-leak-kinds=definite --child-silent-after-fork=yes); shift ;;
     --) shift; server_args=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_against_fake.sh: unknown argument $1 (server arguments go after --)" >&2; exit 1 ;;
   esac
 done
 
 # ---------------------------------------------------------------- build
-if [ ! -f build/nanobanana/core.so ]; then
-  echo "== building nanobanana (build/)"
-  cmake -S . -B build -DNB_TESTS=OFF >/dev/null
-  cmake --build build -j2 >/dev/null
+BUILD=${NB_BUILD_DIR:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+if [ ! -f "$BUILD/nanobanana/core.so" ]; then
+  echo "== building nanobanana ($BUILD)"
+  cmake -S . -B "$BUILD" -DNB_TESTS=OFF >/dev/null
+  cmake --build "$BUILD" -j2 >/dev/null
 fi
 
 demo=${EMBED_DEMO:-}
 if [ -z "$demo" ]; then
-  demo=build/embed_demo
+  demo=$BUILD/embed_demo
   src=examples/embed/main.c
   # a CMake-built build/embed_demo is used as is when it is newer than main.c
   if [ ! -x "$demo" ] || [ "$src" -nt "$demo" ] || [ -n "${EMBED_CFLAGS:-}" ]; then
-    [ -n "${EMBED_CFLAGS:-}" ] && demo=build/embed_demo-custom
+    [ -n "${EMBED_CFLAGS:-}" ] && demo=$BUILD/embed_demo-custom
     lua_cflags=$(pkg-config --cflags lua5.4 2>/dev/null || echo "-I/usr/include/lua5.4")
     lua_libs=$(pkg-config --libs lua5.4 2>/dev/null || echo "-llua5.4")
     # shellcheck disable=SC2086
@@ -58,6 +63,7 @@ fi
 # ---------------------------------------------------------------- fake server
 tmp=$(mktemp -d)
 server_pid=
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
@@ -87,8 +93,10 @@ demo_args=(examples/embed/frame_loop.lua --frames "$frames" --hz "$hz")
 [ -n "$trace" ] && demo_args+=(--trace "$trace")
 demo_args+=(-- --count "$count" --out "$out")
 rc=0
-env -u GOOGLE_API_KEY \
-  LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/?.so;;" \
+# loopback only: no proxy from the environment may see this traffic
+env -u GOOGLE_API_KEY -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY \
+  NO_PROXY='127.0.0.1,localhost,::1' no_proxy='127.0.0.1,localhost,::1' \
+  LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$BUILD/?.so;;" \
   GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:$port" GEMINI_API_KEY=test-key \
   ${wrap[@]+"${wrap[@]}"} "$demo" "${demo_args[@]}" || rc=$?
 exit "$rc"
