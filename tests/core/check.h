@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static int check_failures;
@@ -87,6 +88,21 @@ static int check_done(void)
     }
     printf("all %d checks passed\n", check_count);
     return 0;
+}
+
+/* A small deterministic PRNG for the tests (xorshift64*). Each test file
+ * defines CHECK_RNG_SEED before use to get its own sequence. */
+#ifndef CHECK_RNG_SEED
+#define CHECK_RNG_SEED 0x9E3779B97F4A7C15ull
+#endif
+static uint64_t rng_state = CHECK_RNG_SEED;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
 #endif
