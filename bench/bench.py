@@ -349,12 +349,21 @@ def fmt_mib(v):
     return "n/a" if v is None else "%.1f" % (v / MiB)
 
 
+NUMERIC = re.compile(r"^([-+]?[\d,.]+( s| MiB|%|x)?|n/a|PASS|FAIL|ERROR|"
+                     r"\d+/\d+|)$")
+
+
 def md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i == 0 else "---:"
-                          for i in range(len(header))) + "|"]
-    for row in rows:
-        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    """Markdown table; numeric columns right-aligned, '|' in cells escaped."""
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    align = []
+    for i in range(len(header)):
+        col = [r[i] for r in cells if i < len(r)]
+        numeric = any(c for c in col) and all(NUMERIC.match(c) for c in col)
+        align.append("---:" if numeric else ":---")
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for row in cells:
+        out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
 
 
@@ -1015,6 +1024,23 @@ def main():
               file=sys.stderr)
         return 1
     FAKE = snap
+
+    # The Lua clients must load this tree's modules and this build's core.so,
+    # not an installed copy (e.g. in /usr/local) found through ';;'.
+    env = dict(os.environ)
+    env.update(LUA_ENV)
+    where = subprocess.run(
+        [lua(), "-e", 'print(package.searchpath("nanobanana.core", '
+         'package.cpath)); print(package.searchpath("nanobanana", '
+         'package.path)); require "nanobanana"'],
+        capture_output=True, text=True, env=env)
+    want = [os.path.join(BUILD, "nanobanana", "core.so"),
+            os.path.join(ROOT, "lua", "nanobanana", "init.lua")]
+    if where.returncode != 0 or where.stdout.split() != want:
+        print("ERROR: nanobanana does not load from this tree and build "
+              "(want %s):\n%s%s" % (want, where.stdout, where.stderr),
+              file=sys.stderr)
+        return 1
 
     scale = 1.0 / 5 if args.quick else 1.0
     reps3 = 1 if args.quick else 3

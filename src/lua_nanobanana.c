@@ -613,12 +613,14 @@ static int xfer_progress(lua_State *L)
 {
     nb_xfer *x = live_xfer(L);
     nb_progress p;
-    nb_xfer_progress(x, &p);
+    int busy = nb_xfer_progress(x, &p) != 0;
     if (!lua_istable(L, 2)) {
         lua_settop(L, 1);
         lua_createtable(L, 0, 6);
+        if (busy) return 1;
     } else {
         lua_settop(L, 2);
+        if (busy) return 1; /* keep the last values: never wait for the worker */
     }
     set_str(L, "phase", phase_name(p.phase));
     set_num(L, "uploaded", (double)p.uploaded);

@@ -307,12 +307,10 @@ end
 --- Cancels the request; on_done fires (with kind "cancelled") on the next poll/wait.
 function Request:cancel()
   if self._finished then return end
-  local c = self._client
   local x = self._xfer
   if x then
     self._xfer = nil
-    c._by_xfer[x] = nil
-    x:close()
+    x:cancel() -- the engine drops the transfer; poll() then frees it
   end
   self:_finish(nil, errors.new("cancelled", { message = "cancelled" }))
 end

@@ -5,8 +5,12 @@
  *   - libcurl callbacks (read, write, header, xferinfo) only touch the
  *     nb_xfer they belong to and never call back into libcurl's multi API;
  *     to abort they set x->abort_kind and return the abort code.
- *   - an nb_xfer is in exactly one of: running (attached to e->multi),
- *     done-queued (in e->done list), done-popped, detached (engine gone).
+ *   - an nb_xfer is in exactly one of: queued to be added, running
+ *     (attached to e->multi), done-queued (in e->done list), done-popped,
+ *     detached (engine gone).
+ *   - only the engine's worker thread calls libcurl's multi API and so runs
+ *     the callbacks; the caller's thread queues operations (add, cancel,
+ *     remove) and collects finished transfers under e->mu.
  */
 #define _GNU_SOURCE /* mremap */
 #include "transport.h"
@@ -15,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,12 +163,17 @@ typedef struct nb_upseg {
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
 
+enum { OP_NONE = 0, OP_ADD, OP_CANCEL, OP_REMOVE };
+
 struct nb_xfer {
     nb_engine *engine;
-    nb_xfer *prev, *next;     /* engine's all-transfers list */
-    nb_xfer *done_next;       /* engine's done queue */
-    int queued;               /* in the done queue */
-    int running;              /* attached to the multi handle */
+    nb_xfer *prev, *next;     /* engine's all-transfers list (e->mu) */
+    nb_xfer *done_next;       /* engine's done queue (e->mu) */
+    int queued;               /* in the done queue (e->mu) */
+    nb_xfer *op_next;         /* engine's operation queue (e->mu) */
+    int op;                   /* pending OP_* (e->mu) */
+    int removed;              /* OP_REMOVE carried out (e->mu) */
+    int running;              /* attached to the multi handle (worker only) */
     CURL *easy;
     struct curl_slist *hdrs;
     char errbuf[CURL_ERROR_SIZE];
@@ -195,17 +205,30 @@ struct nb_xfer {
     char msg[512];
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
-    int got_response_byte;
-    curl_off_t ulnow, ultotal, dlnow, dltotal;
+    curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
 };
 
+/* The engine owns one worker thread that alone calls libcurl's multi API
+ * (and so runs every libcurl callback and all decoding), while the caller's
+ * thread only queues operations and collects finished transfers: a poll()
+ * costs the same whatever the number of bytes in flight. e->mu guards the
+ * queues, the lists and the fields marked (e->mu). */
 struct nb_engine {
     CURLM *multi;
-    nb_xfer *all;             /* every attached or queued transfer */
+    pthread_t thread;
+    int have_thread, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* a transfer finished, or an OP_REMOVE was done */
+    nb_xfer *all;             /* every transfer started and not yet popped */
     nb_xfer *done_head, *done_tail;
+    nb_xfer *ops_head, *ops_tail;
+    int running;              /* started and not finished */
+    int running_seen;         /* the caller's last reading of running */
 };
 
 /* ------------------------------------------------------------------ engine */
+
+static void *worker_main(void *arg);
 
 nb_engine *nb_engine_new(void)
 {
@@ -219,9 +242,23 @@ nb_engine *nb_engine_new(void)
         return NULL;
     }
     curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->have_thread = 1; /* before the worker starts: it locks from its first step */
+    if (pthread_create(&e->thread, NULL, worker_main, e) != 0) {
+        pthread_cond_destroy(&e->cv);
+        pthread_mutex_destroy(&e->mu);
+        curl_multi_cleanup(e->multi);
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
+static void lock(nb_engine *e) { if (e->have_thread) pthread_mutex_lock(&e->mu); }
+static void unlock(nb_engine *e) { if (e->have_thread) pthread_mutex_unlock(&e->mu); }
+
+/* (e->mu held) */
 static void done_unlink(nb_engine *e, nb_xfer *x)
 {
     nb_xfer **pp = &e->done_head, *prev = NULL;
@@ -238,6 +275,36 @@ static void done_unlink(nb_engine *e, nb_xfer *x)
     x->queued = 0;
 }
 
+/* (e->mu held) */
+static void op_unlink(nb_engine *e, nb_xfer *x)
+{
+    nb_xfer **pp = &e->ops_head, *prev = NULL;
+    if (x->op == OP_NONE) return;
+    while (*pp && *pp != x) {
+        prev = *pp;
+        pp = &(*pp)->op_next;
+    }
+    if (*pp) {
+        *pp = x->op_next;
+        if (e->ops_tail == x) e->ops_tail = prev;
+    }
+    x->op_next = NULL;
+    x->op = OP_NONE;
+}
+
+/* (e->mu held) queues op for the worker; a later op replaces an earlier one
+ * except that an ADD still pending is simply dropped by CANCEL/REMOVE. */
+static void op_push(nb_engine *e, nb_xfer *x, int op)
+{
+    if (x->op != OP_NONE) op_unlink(e, x);
+    x->op = op;
+    x->op_next = NULL;
+    if (e->ops_tail) e->ops_tail->op_next = x;
+    else e->ops_head = x;
+    e->ops_tail = x;
+}
+
+/* (e->mu held) */
 static void all_unlink(nb_engine *e, nb_xfer *x)
 {
     if (x->prev) x->prev->next = x->next;
@@ -246,54 +313,48 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
     x->prev = x->next = NULL;
 }
 
-static void detach(nb_xfer *x)
-{
-    nb_engine *e = x->engine;
-    if (!e) return;
-    if (x->running) {
-        curl_multi_remove_handle(e->multi, x->easy);
-        x->running = 0;
-    }
-    done_unlink(e, x);
-    all_unlink(e, x);
-    x->engine = NULL;
-}
-
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
 
 void nb_engine_free(nb_engine *e)
 {
     if (!e) return;
+    if (e->have_thread) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_mutex_unlock(&e->mu);
+        curl_multi_wakeup(e->multi);
+        pthread_join(e->thread, NULL);
+        e->have_thread = 0; /* single-threaded from here on */
+    }
+    while (e->ops_head) op_unlink(e, e->ops_head);
     while (e->all) {
         nb_xfer *x = e->all;
         if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
-        detach(x);
+        done_unlink(e, x);
+        all_unlink(e, x);
+        x->engine = NULL;
     }
     curl_multi_cleanup(e->multi);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
     free(e);
-}
-
-static void enqueue_done(nb_xfer *x)
-{
-    nb_engine *e = x->engine;
-    if (!e || x->queued) return;
-    x->queued = 1;
-    x->done_next = NULL;
-    if (e->done_tail) e->done_tail->done_next = x;
-    else e->done_head = x;
-    e->done_tail = x;
 }
 
 nb_xfer *nb_engine_next_done(nb_engine *e)
 {
-    nb_xfer *x = e->done_head;
-    if (!x) return NULL;
-    e->done_head = x->done_next;
-    if (!e->done_head) e->done_tail = NULL;
-    x->done_next = NULL;
-    x->queued = 0;
-    all_unlink(e, x); /* done and popped: the engine forgets it */
-    x->engine = NULL;
+    nb_xfer *x;
+    /* never block the caller: a busy lock means "none yet", ask again */
+    if (e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    x = e->done_head;
+    if (x) {
+        e->done_head = x->done_next;
+        if (!e->done_head) e->done_tail = NULL;
+        x->done_next = NULL;
+        x->queued = 0;
+        all_unlink(e, x); /* done and popped: the engine forgets it */
+        x->engine = NULL;
+    }
+    unlock(e);
     return x;
 }
 
@@ -319,30 +380,42 @@ static void close_upload_files(nb_xfer *x)
         }
 }
 
+/* Worker only (or the caller's thread once the worker is joined): detaches
+ * the easy handle, then publishes the outcome under e->mu. */
 static void finish(nb_xfer *x, nb_kind kind, const char *msg)
 {
+    nb_engine *e = x->engine;
     if (x->done) return;
-    x->done = 1;
+    if (e && x->running) {
+        curl_multi_remove_handle(e->multi, x->easy);
+        x->running = 0;
+    }
+    close_blob_files(x);
+    close_upload_files(x);
+    if (e) lock(e);
     x->kind = kind;
     x->t_end = nb_now();
     snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
-    close_blob_files(x);
-    close_upload_files(x);
-    if (x->engine && x->running) {
-        curl_multi_remove_handle(x->engine->multi, x->easy);
-        x->running = 0;
+    x->done = 1;
+    if (e) {
+        e->running--;
+        if (!x->queued) {
+            x->queued = 1;
+            x->done_next = NULL;
+            if (e->done_tail) e->done_tail->done_next = x;
+            else e->done_head = x;
+            e->done_tail = x;
+        }
+        if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        unlock(e);
     }
-    enqueue_done(x);
 }
 
-static nb_kind classify(nb_xfer *x, CURLcode rc)
+static nb_kind classify(CURLcode rc)
 {
     switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT: {
-        double el = (nb_now() - x->t0) * 1000.0;
-        if (x->timeout_ms > 0 && el + 50 >= (double)x->timeout_ms) return NB_KIND_TIMEOUT;
-        return NB_KIND_TIMEOUT;
-    }
+    case CURLE_OPERATION_TIMEDOUT:
+        return NB_KIND_TIMEOUT; /* stalls are caught by on_xferinfo first */
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -375,7 +448,7 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     }
     if (rc != CURLE_OK) {
         snprintf(m, sizeof m, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-        finish(x, classify(x, rc), m);
+        finish(x, classify(rc), m);
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
@@ -405,24 +478,89 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
 
 int nb_engine_perform(nb_engine *e, int wait_ms)
 {
-    int running = 0, n;
-    CURLMsg *msg;
-    if (curl_multi_perform(e->multi, &running) != CURLM_OK) return -1;
-    if (wait_ms > 0) {
-        /* only wait when nothing finished in the perform above */
-        if (!e->done_head) {
-            int numfds = 0;
-            curl_multi_poll(e->multi, NULL, 0, wait_ms, &numfds);
+    int running;
+    if (wait_ms <= 0) {
+        /* never block the caller: if the worker holds the lock right now,
+         * answer with the last count seen */
+        if (pthread_mutex_trylock(&e->mu) != 0) return e->running_seen;
+        running = e->running_seen = e->running;
+        pthread_mutex_unlock(&e->mu);
+        return running;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (wait_ms > 0 && !e->done_head && e->running > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
         }
-        if (curl_multi_perform(e->multi, &running) != CURLM_OK) return -1;
+        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+    } else if (wait_ms > 0 && !e->done_head) {
+        /* nothing in flight: sleep as asked (retry back-off waits here) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
-    while ((msg = curl_multi_info_read(e->multi, &n))) {
-        nb_xfer *x = NULL;
-        if (msg->msg != CURLMSG_DONE) continue;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        if (x) on_curl_done(x, msg->data.result);
-    }
+    running = e->running_seen = e->running;
+    pthread_mutex_unlock(&e->mu);
     return running;
+}
+
+/* The worker: carries out queued operations, drives libcurl, and finishes
+ * transfers, sleeping in curl_multi_poll (woken by curl_multi_wakeup). */
+static void *worker_main(void *arg)
+{
+    nb_engine *e = arg;
+    for (;;) {
+        nb_xfer *x;
+        CURLMsg *msg;
+        int n, running = 0;
+        pthread_mutex_lock(&e->mu);
+        if (e->stop) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        while ((x = e->ops_head)) {
+            int op = x->op;
+            op_unlink(e, x);
+            pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
+            if (op == OP_ADD && !x->done) {
+                if (curl_multi_add_handle(e->multi, x->easy) == CURLM_OK) x->running = 1;
+                else finish(x, NB_KIND_NETWORK, "cannot add the transfer to the engine");
+            } else if (op == OP_CANCEL) {
+                finish(x, NB_KIND_CANCELLED, "cancelled");
+            } else if (op == OP_REMOVE) {
+                if (x->running) {
+                    curl_multi_remove_handle(e->multi, x->easy);
+                    x->running = 0;
+                }
+            }
+            pthread_mutex_lock(&e->mu);
+            if (op == OP_REMOVE) {
+                x->removed = 1;
+                pthread_cond_broadcast(&e->cv);
+            }
+        }
+        pthread_mutex_unlock(&e->mu);
+        curl_multi_perform(e->multi, &running);
+        while ((msg = curl_multi_info_read(e->multi, &n))) {
+            x = NULL;
+            if (msg->msg != CURLMSG_DONE) continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            if (x) on_curl_done(x, msg->data.result);
+        }
+        curl_multi_poll(e->multi, NULL, 0, 1000, NULL);
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
@@ -520,7 +658,6 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     nb_xfer *x = ud;
     size_t len = size * n;
-    x->got_response_byte = 1;
     if (x->mode == 0) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
         if (x->status >= 200 && x->status < 300) {
@@ -574,17 +711,21 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     nb_xfer *x = ud;
     double now = nb_now();
+    int stalled = 0;
+    lock(x->engine);
     if (dlnow != x->dlnow || ulnow != x->ulnow) x->t_active = now;
-    else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) {
+    else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
+    x->dltotal = dltotal;
+    x->dlnow = dlnow;
+    x->ultotal = ultotal;
+    x->ulnow = ulnow;
+    unlock(x->engine);
+    if (stalled) {
         snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
                  now - x->t_active);
         x->abort_kind = NB_KIND_STALL;
         return 1; /* makes libcurl abort the transfer */
     }
-    x->dltotal = dltotal;
-    x->dlnow = dlnow;
-    x->ultotal = ultotal;
-    x->ulnow = ulnow;
     return 0;
 }
 
@@ -698,8 +839,26 @@ static void xfer_release(nb_xfer *x)
 
 void nb_xfer_free(nb_xfer *x)
 {
+    nb_engine *e;
     if (!x) return;
-    detach(x);
+    e = x->engine;
+    if (e) {
+        lock(e);
+        if (!x->done && e->have_thread) {
+            /* the worker may be reading this transfer's borrowed request
+             * body or writing its buffers: wait until it has let go */
+            x->removed = 0;
+            op_push(e, x, OP_REMOVE);
+            curl_multi_wakeup(e->multi);
+            while (!x->removed) pthread_cond_wait(&e->cv, &e->mu);
+            if (!x->done) e->running--;
+        }
+        op_unlink(e, x);
+        done_unlink(e, x);
+        all_unlink(e, x);
+        x->engine = NULL;
+        unlock(e);
+    }
     xfer_release(x);
 }
 
@@ -815,19 +974,15 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     }
 
     x->t0 = x->t_active = nb_now();
+    lock(e);
     x->engine = e;
     x->next = e->all;
     if (e->all) e->all->prev = x;
     e->all = x;
-    /* registered in e->all before add_handle: libcurl may call back inside it */
-    if (curl_multi_add_handle(e->multi, h) != CURLM_OK) {
-        all_unlink(e, x);
-        x->engine = NULL;
-        *kind = NB_KIND_NETWORK;
-        snprintf(err, errlen, "cannot add the transfer to the engine");
-        goto fail;
-    }
-    x->running = 1;
+    e->running++;
+    op_push(e, x, OP_ADD); /* the worker adds it to the multi handle */
+    unlock(e);
+    curl_multi_wakeup(e->multi);
     return x;
 oom:
     *kind = NB_KIND_NETWORK;
@@ -839,24 +994,40 @@ fail:
 
 void nb_xfer_cancel(nb_xfer *x)
 {
-    if (x->done) return;
-    finish(x, NB_KIND_CANCELLED, "cancelled");
+    nb_engine *e = x->engine;
+    if (!e) return; /* finished and collected, or its engine is gone */
+    lock(e);
+    if (!x->done) op_push(e, x, OP_CANCEL);
+    unlock(e);
+    curl_multi_wakeup(e->multi);
 }
 
-int nb_xfer_done(const nb_xfer *x) { return x->done; }
-
-void nb_xfer_progress(const nb_xfer *x, nb_progress *p)
+int nb_xfer_done(const nb_xfer *x)
 {
+    nb_engine *e = x->engine;
+    int d;
+    if (e) lock(e);
+    d = x->done;
+    if (e) unlock(e);
+    return d;
+}
+
+int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
+{
+    nb_engine *e = x->engine;
+    if (e && e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return -1;
     p->uploaded = (uint64_t)x->ulnow;
     p->upload_total = x->upload_total;
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
     if (x->done) p->phase = NB_PHASE_DONE;
-    else if (x->got_response_byte || x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
+    else if (x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
     else if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) p->phase = NB_PHASE_WAITING;
     else if (x->ulnow > 0) p->phase = NB_PHASE_UPLOADING;
     else p->phase = NB_PHASE_CONNECTING;
+    if (e) unlock(e);
+    return 0;
 }
 
 nb_kind nb_xfer_kind(const nb_xfer *x) { return x->kind; }

@@ -111,13 +111,14 @@ double nb_now(void);
 nb_engine *nb_engine_new(void);
 void nb_engine_free(nb_engine *e);
 
-/* Drives every transfer without blocking; if wait_ms > 0, first waits up to
- * wait_ms for network activity (returns early when there is some). Returns
- * the number of transfers still running, or -1 on a libcurl multi error. */
+/* Transfers run on the engine's worker thread. With wait_ms > 0, waits up
+ * to wait_ms for a transfer to finish (returns early when one does); with
+ * wait_ms <= 0 never blocks. Returns the number of transfers running. */
 int nb_engine_perform(nb_engine *e, int wait_ms);
 
 /* Pops one transfer that finished (or was cancelled) since the last call,
- * in completion order; NULL when none. */
+ * in completion order; NULL when none (or, without waiting, when the worker
+ * holds the lock at this instant: ask again on the next poll). */
 nb_xfer *nb_engine_next_done(nb_engine *e);
 
 /* Starts a transfer. On failure returns NULL and sets *kind and writes a
@@ -133,7 +134,9 @@ void nb_xfer_free(nb_xfer *x);
 void nb_xfer_cancel(nb_xfer *x);
 
 int nb_xfer_done(const nb_xfer *x);
-void nb_xfer_progress(const nb_xfer *x, nb_progress *p);
+/* Fills p; returns 0, or -1 (p untouched) when the engine's worker holds
+ * the lock at this instant: progress never makes the caller wait. */
+int nb_xfer_progress(const nb_xfer *x, nb_progress *p);
 
 /* Valid once done. kind NB_OK means an HTTP response was fully received
  * (any status) and, for 2xx, fully scanned. */
