@@ -644,6 +644,8 @@ static int xfer_result(lua_State *L)
     set_str(L, "kind", nb_kind_name(nb_xfer_kind(x)));
     set_str(L, "message", nb_xfer_message(x));
     set_int(L, "status", (lua_Integer)nb_xfer_status(x));
+    set_str(L, "http_version", nb_xfer_http_version(x));
+    set_int(L, "new_connections", (lua_Integer)nb_xfer_new_connections(x));
     s = nb_xfer_headers(x, &n);
     lua_pushlstring(L, s, n);
     lua_setfield(L, -2, "headers");

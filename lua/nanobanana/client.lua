@@ -256,6 +256,7 @@ function Request:_on_xfer_done(x)
       end
     end
   end
+  if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
   if err then
     err.attempts = self.attempts
     if self.state == "running" and retryable(err) and self.attempts <= self._retries then

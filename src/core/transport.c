@@ -189,7 +189,7 @@ struct nb_xfer {
 
     /* response */
     int mode;                 /* 0 undecided, 1 scan, 2 raw */
-    long status;
+    long status, http_version, new_connections;
     nb_scan *scan;
     nb_buf raw_body;
     nb_buf headers;
@@ -452,6 +452,8 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &x->http_version);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->new_connections);
     if (x->mode == 0) /* empty body */
         x->mode = (x->status >= 200 && x->status < 300) ? 1 : 2;
     if (x->mode == 1) {
@@ -946,6 +948,9 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* wait for a connection being set up rather than open a second one, so
+     * concurrent requests to one HTTP/2 server share a connection */
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     if (o->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     if (o->connect_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     /* stall detection is ours (on_xferinfo): libcurl's LOW_SPEED averages
@@ -1033,6 +1038,21 @@ int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
 nb_kind nb_xfer_kind(const nb_xfer *x) { return x->kind; }
 const char *nb_xfer_message(const nb_xfer *x) { return x->msg; }
 long nb_xfer_status(const nb_xfer *x) { return x->status; }
+
+const char *nb_xfer_http_version(const nb_xfer *x)
+{
+    switch (x->http_version) {
+    case CURL_HTTP_VERSION_1_0: return "1.0";
+    case CURL_HTTP_VERSION_1_1: return "1.1";
+    case CURL_HTTP_VERSION_2_0: return "2";
+#ifdef CURL_HTTP_VERSION_3
+    case CURL_HTTP_VERSION_3: return "3";
+#endif
+    default: return "";
+    }
+}
+
+long nb_xfer_new_connections(const nb_xfer *x) { return x->new_connections; }
 
 const char *nb_xfer_headers(const nb_xfer *x, size_t *len)
 {

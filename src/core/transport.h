@@ -143,6 +143,8 @@ int nb_xfer_progress(const nb_xfer *x, nb_progress *p);
 nb_kind nb_xfer_kind(const nb_xfer *x);
 const char *nb_xfer_message(const nb_xfer *x); /* "" when NB_OK */
 long nb_xfer_status(const nb_xfer *x);         /* HTTP status, 0 if none */
+const char *nb_xfer_http_version(const nb_xfer *x); /* "1.1", "2", ... or "" */
+long nb_xfer_new_connections(const nb_xfer *x); /* connections this one opened (0: reused) */
 const char *nb_xfer_headers(const nb_xfer *x, size_t *len); /* raw, last response */
 /* 2xx: the skeleton JSON (scan.h). Other statuses: the raw body (capped). */
 const char *nb_xfer_body(const nb_xfer *x, size_t *len);

@@ -1,0 +1,55 @@
+-- Connections: kept alive across requests to one host, and multiplexed
+-- over one HTTP/2 connection when the server offers it (nghttpx, an HTTP/2
+-- TLS front for the fake server, with a certificate made at test time).
+local nb = require "nanobanana"
+local fake = require "helpers.fake"
+
+local function free_port()
+  return tonumber(fake.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']]))
+end
+
+describe("connections", function()
+  local server
+  setup(function() server = fake.start() end)
+  teardown(function() server:stop() end)
+
+  it("reuse one kept-alive connection for sequential requests", function()
+    local c = nb.new { base_url = server.url, api_key = "test-key" }
+    local r1 = assert(c:generate("otter one"))
+    local r2 = assert(c:generate("otter two"))
+    local r3 = assert(c:generate("otter three"))
+    assert.are.equal("1.1", r1.http.version)
+    assert.are.equal(1, r1.http.new_connections)
+    assert.are.equal(0, r2.http.new_connections)
+    assert.are.equal(0, r3.http.new_connections)
+  end)
+
+  it("multiplex concurrent requests over one HTTP/2 connection", function()
+    if fake.sh("command -v nghttpx") == "" then
+      error("nghttpx not installed (scripts/deps.sh --test installs nghttp2-proxy)")
+    end
+    local dir = fake.sh("mktemp -d"):gsub("%s+$", "")
+    fake.sh(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 " ..
+      "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null", dir, dir))
+    local port = free_port()
+    local pid = fake.sh(string.format(
+      "nghttpx --frontend=127.0.0.1,%d --backend=127.0.0.1,%d --workers=1 --no-ocsp " ..
+      "--errorlog-file=%s/err.log --accesslog-file=/dev/null %s/key.pem %s/cert.pem >/dev/null 2>&1 & echo $!",
+      port, server.port, dir, dir, dir)):gsub("%s+$", "")
+    for _ = 1, 100 do
+      if fake.sh("curl -s -o /dev/null -w '%{http_code}' --cacert " .. dir .. "/cert.pem https://127.0.0.1:" .. port .. "/_nb/health") == "200" then break end
+      fake.sleep(0.05)
+    end
+    local c = nb.new { base_url = "https://127.0.0.1:" .. port, api_key = "test-key", ca_file = dir .. "/cert.pem" }
+    local out = c:generate_many({ "otter 1", "otter 2", "otter 3", "otter 4" }, { concurrency = 4 })
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    fake.sh("rm -rf " .. dir)
+    local opened = 0
+    for i = 1, 4 do
+      assert.is_false(nb.is_error(out[i]), tostring(out[i]))
+      assert.are.equal("2", out[i].http.version)
+      opened = opened + out[i].http.new_connections
+    end
+    assert.are.equal(1, opened)
+  end)
+end)
