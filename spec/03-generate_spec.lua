@@ -203,6 +203,19 @@ describe("generate", function()
     fake.sh("rm -rf " .. dir)
   end)
 
+  it("output= over an existing big file replaces it; the old one is deleted off-thread", function()
+    local dir = fake.sh("mktemp -d"):gsub("%s+$", "")
+    local out = dir .. "/big.png"
+    local f = io.open(out, "wb"); f:write(string.rep("x", 3 * 1024 * 1024)); f:close()
+    local c = nb.new { base_url = server.url, api_key = "test-key" }
+    local res = assert(c:generate("A cute baby sea otter", { output = out }))
+    assert.are.equal(server:last().images[#server:last().images].sha256, fake.file_sha256(out))
+    c:close() -- the engine deletes what is still queued before it goes
+    assert.are.equal("big.png\n", fake.sh("ls -A " .. dir))
+    assert.are.equal(out, res.images[1].path)
+    fake.sh("rm -rf " .. dir)
+  end)
+
   it("image:save is atomic and reports io errors", function()
     local res = assert(client:generate("A cute baby sea otter"))
     local path = os.tmpname()

@@ -548,6 +548,23 @@ static int engine_perform(lua_State *L)
     return 1;
 }
 
+/*** Renames src over dst atomically; an old dst is deleted by the worker.
+ * @treturn true @treturn[2] nil, message */
+static int engine_replace_file(lua_State *L)
+{
+    engine_box *b = check_engine(L, 1);
+    const char *src = luaL_checkstring(L, 2);
+    const char *dst = luaL_checkstring(L, 3);
+    char err[512];
+    if (nb_engine_replace_file(b->e, src, dst, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /*** Pops the next finished transfer. @treturn Xfer|nil */
 static int engine_next_done(lua_State *L)
 {
@@ -708,6 +725,7 @@ static const luaL_Reg engine_methods[] = {
     {"start", engine_start},
     {"perform", engine_perform},
     {"next_done", engine_next_done},
+    {"replace_file", engine_replace_file},
     {"close", engine_close},
     {"__gc", engine_close},
 #if NB_HAVE_CLOSE

@@ -209,10 +209,11 @@ local function retryable(err)
   return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
 end
 
--- the output= file: the first final image moves into place, atomically
-local function place_output(res, path)
+-- the output= file: the first final image moves into place, atomically (a
+-- file it replaces is deleted by the engine's worker, off this thread)
+local function place_output(engine, res, path)
   local first = res.images[1]
-  local ok, msg = os.rename(first.path, path)
+  local ok, msg = engine:replace_file(first.path, path)
   if not ok then return nil, msg end
   first.path = path
   return true
@@ -249,10 +250,10 @@ function Request:_on_xfer_done(x)
       for _, f in ipairs(files) do
         if f.path == keep.path then x:keep_file(f.i) end
       end
-      local ok, msg = place_output(res, self._output)
+      local ok, msg = place_output(c._engine, res, self._output)
       if not ok then
         os.remove(keep.path)
-        res, err = nil, errors.new("io", { message = "cannot write " .. self._output .. ": " .. tostring(msg) }, secrets)
+        res, err = nil, errors.new("io", { message = tostring(msg) }, secrets)
       end
     end
   end

@@ -222,6 +222,8 @@ struct nb_engine {
     nb_xfer *all;             /* every transfer started and not yet popped */
     nb_xfer *done_head, *done_tail;
     nb_xfer *ops_head, *ops_tail;
+    char **trash;             /* files the worker deletes (nb_engine_replace_file) */
+    size_t ntrash, captrash;
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
 };
@@ -315,6 +317,81 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
 
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
 
+/* Deletes the files queued by nb_engine_replace_file (outside the lock:
+ * freeing a big file's pages takes time). */
+static void empty_trash(nb_engine *e)
+{
+    char **list;
+    size_t i, n;
+    lock(e);
+    list = e->trash;
+    n = e->ntrash;
+    e->trash = NULL;
+    e->ntrash = e->captrash = 0;
+    unlock(e);
+    for (i = 0; i < n; i++) {
+        unlink(list[i]);
+        free(list[i]);
+    }
+    free(list);
+}
+
+int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char *err,
+                           size_t errlen)
+{
+    struct stat st;
+    char *old = NULL;
+    static unsigned counter = 0;
+    /* keep the old file alive under a hidden name for the worker to delete */
+    if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 1024 * 1024) {
+        const char *slash = strrchr(dst, '/');
+        size_t dirlen = slash ? (size_t)(slash - dst) + 1 : 0, n = strlen(dst) + 48;
+        unsigned tries;
+        old = malloc(n);
+        for (tries = 0; old && tries < 16; tries++) {
+            snprintf(old, n, "%.*s.%s.nb-old-%ld-%u", (int)dirlen, dst, dst + dirlen,
+                     (long)getpid(), counter++);
+            if (link(dst, old) == 0) break;
+            if (errno != EEXIST) tries = 16;
+        }
+        if (old && tries >= 16) {
+            free(old);
+            old = NULL; /* no hard links here: a plain rename it is */
+        }
+    }
+    if (rename(src, dst) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
+        if (old) {
+            unlink(old);
+            free(old);
+        }
+        return -1;
+    }
+    if (old) {
+        int queued = 0;
+        lock(e);
+        if (e->ntrash == e->captrash) {
+            size_t nc = e->captrash ? e->captrash * 2 : 8;
+            char **np = realloc(e->trash, nc * sizeof *np);
+            if (np) {
+                e->trash = np;
+                e->captrash = nc;
+            }
+        }
+        if (e->ntrash < e->captrash) {
+            e->trash[e->ntrash++] = old;
+            queued = 1;
+        }
+        unlock(e);
+        if (queued && e->have_thread) curl_multi_wakeup(e->multi);
+        if (!queued) {
+            unlink(old);
+            free(old);
+        }
+    }
+    return 0;
+}
+
 void nb_engine_free(nb_engine *e)
 {
     if (!e) return;
@@ -327,6 +404,7 @@ void nb_engine_free(nb_engine *e)
         e->have_thread = 0; /* single-threaded from here on */
     }
     while (e->ops_head) op_unlink(e, e->ops_head);
+    empty_trash(e);
     while (e->all) {
         nb_xfer *x = e->all;
         if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
@@ -553,6 +631,7 @@ static void *worker_main(void *arg)
             }
         }
         pthread_mutex_unlock(&e->mu);
+        empty_trash(e);
         curl_multi_perform(e->multi, &running);
         while ((msg = curl_multi_info_read(e->multi, &n))) {
             x = NULL;
@@ -633,6 +712,12 @@ static int sink_end(void *ud, unsigned idx, uint64_t total)
     nb_blob *b = &x->blobs[idx];
     (void)total;
     if (b->fd >= 0) {
+#ifdef SYNC_FILE_RANGE_WRITE
+        /* start writeback here, on the worker: a rename over an existing
+         * file (output=) would otherwise make ext4 allocate and submit the
+         * whole file inside the caller's rename(2) */
+        sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
         if (close(b->fd) != 0) {
             b->fd = -1;
             snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));

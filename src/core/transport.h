@@ -116,6 +116,12 @@ void nb_engine_free(nb_engine *e);
  * wait_ms <= 0 never blocks. Returns the number of transfers running. */
 int nb_engine_perform(nb_engine *e, int wait_ms);
 
+/* Renames src over dst (atomic). If dst was a big file, its old content is
+ * kept under a hidden link and deleted by the worker thread, so the caller
+ * never pays for freeing its pages. Returns 0, or -1 with a message. */
+int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char *err,
+                           size_t errlen);
+
 /* Pops one transfer that finished (or was cancelled) since the last call,
  * in completion order; NULL when none (or, without waiting, when the worker
  * holds the lock at this instant: ask again on the next poll). */
