@@ -6,7 +6,7 @@
 set -euo pipefail
 want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson python3 curl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  want+=(lua-busted luarocks clang valgrind jq openssl nghttp2-proxy)
+  want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy)
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 missing=()

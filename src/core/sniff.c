@@ -144,7 +144,9 @@ static int size_bmp(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h)
         *h = le16(p + 20);
         return 1;
     }
-    if (hdr < 16 || n < 26)
+    /* the DIB header sizes that exist (BITMAPINFOHEADER and its successors);
+     * anything else is not a bitmap, and neither are absurd sizes */
+    if (!(hdr == 40 || hdr == 52 || hdr == 56 || hdr == 64 || hdr == 108 || hdr == 124) || n < 26)
         return 0;
     {
         uint32_t uw = le32(p + 18), uh = le32(p + 22);
@@ -152,6 +154,8 @@ static int size_bmp(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h)
             return 0;
         if (uh & 0x80000000u) /* negative height: top-down bitmap */
             uh = (uint32_t)0 - uh;
+        if (uw > (1u << 20) || uh > (1u << 20))
+            return 0;
         *w = uw;
         *h = uh;
     }
