@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,37 +261,37 @@ nb_engine *nb_engine_new(void)
 static void lock(nb_engine *e) { if (e->have_thread) pthread_mutex_lock(&e->mu); }
 static void unlock(nb_engine *e) { if (e->have_thread) pthread_mutex_unlock(&e->mu); }
 
+/* (e->mu held) Unlinks x from a singly linked queue whose link field sits
+ * at byte offset `link` in nb_xfer (done_next or op_next). */
+static void queue_unlink(nb_xfer **head, nb_xfer **tail, nb_xfer *x, size_t link)
+{
+#define NEXT(p) (*(nb_xfer **)((char *)(p) + link))
+    nb_xfer **pp = head, *prev = NULL;
+    while (*pp && *pp != x) {
+        prev = *pp;
+        pp = &NEXT(*pp);
+    }
+    if (*pp) {
+        *pp = NEXT(x);
+        if (*tail == x) *tail = prev;
+    }
+    NEXT(x) = NULL;
+#undef NEXT
+}
+
 /* (e->mu held) */
 static void done_unlink(nb_engine *e, nb_xfer *x)
 {
-    nb_xfer **pp = &e->done_head, *prev = NULL;
     if (!x->queued) return;
-    while (*pp && *pp != x) {
-        prev = *pp;
-        pp = &(*pp)->done_next;
-    }
-    if (*pp) {
-        *pp = x->done_next;
-        if (e->done_tail == x) e->done_tail = prev;
-    }
-    x->done_next = NULL;
+    queue_unlink(&e->done_head, &e->done_tail, x, offsetof(nb_xfer, done_next));
     x->queued = 0;
 }
 
 /* (e->mu held) */
 static void op_unlink(nb_engine *e, nb_xfer *x)
 {
-    nb_xfer **pp = &e->ops_head, *prev = NULL;
     if (x->op == OP_NONE) return;
-    while (*pp && *pp != x) {
-        prev = *pp;
-        pp = &(*pp)->op_next;
-    }
-    if (*pp) {
-        *pp = x->op_next;
-        if (e->ops_tail == x) e->ops_tail = prev;
-    }
-    x->op_next = NULL;
+    queue_unlink(&e->ops_head, &e->ops_tail, x, offsetof(nb_xfer, op_next));
     x->op = OP_NONE;
 }
 
@@ -568,18 +569,9 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         return running;
     }
     pthread_mutex_lock(&e->mu);
-    if (wait_ms > 0 && !e->done_head && e->running > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
-    } else if (wait_ms > 0 && !e->done_head) {
-        /* nothing in flight: sleep as asked (retry back-off waits here) */
+    if (!e->done_head) {
+        /* until a transfer finishes; with nothing in flight this is a plain
+         * sleep (retry back-off waits here) */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
