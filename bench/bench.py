@@ -7,8 +7,10 @@ same local fake Gemini server (fake/gemini_server.py, 127.0.0.1 only), checks
 every written image by SHA-256 against what the server sent, and reports
 median wall time, CPU time (user+sys) and peak RSS per client and size, the
 targets of the issue with PASS/FAIL, bytes on the wire with gzip off/on, the
-callgrind instruction count of one 4K response, and the concurrency figures.
-Writes the tables to bench/RESULTS.md.
+callgrind instruction count of one 4K response, the concurrency figures
+(including poll() durations in a 1 kHz and a busy loop), and the frame times
+of the embedding example (examples/embed) with 8 x 4K generations. Writes the
+tables to bench/RESULTS.md.
 
 Normally started by ``bash bench/run.sh`` (which installs, builds and then
 execs this file). See bench/README.md.
@@ -870,38 +872,267 @@ def section_concurrency(report, reps, n=16, polled=8):
             s = ser[name]
             rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
                          fmt_mib(s.med("rss")), "%d/%d" % (len(s.runs), reps)])
-        # poll() latency with 8 transfers in flight
-        poll = Series("poll")
+        # poll() latency with 8 transfers in flight: the 1 kHz loop (the
+        # figure the target is judged on) and the old busy loop, interleaved
+        polls = {m: Series("poll %s" % m) for m, _ in POLL_MODES}
         outs = [os.path.join(outdir, "poll-%d.png" % (i + 1))
                 for i in range(polled)]
         for _ in range(reps):
-            run_checked(report, poll, [lua(), os.path.join(CLIENTS,
-                                                           "nb_poll.lua"),
-                                       srv.url, MODEL, PROMPT, outdir,
-                                       str(polled)],
-                        sha=sha, env=LUA_ENV, outs=outs)
+            for mode, _label in POLL_MODES:
+                st0 = steal_seconds()
+                run = run_checked(report, polls[mode],
+                                  [lua(), os.path.join(CLIENTS, "nb_poll.lua"),
+                                   srv.url, MODEL, PROMPT, outdir,
+                                   str(polled), mode],
+                                  sha=sha, env=LUA_ENV, outs=outs)
+                st1 = steal_seconds()
+                if run and st0 is not None and st1 is not None:
+                    run.steal = st1 - st0
     text = ("%d requests for a 4K image (%.1f MiB) with 500 ms server latency;"
             " every written file checked by SHA-256 (medians of %d runs).\n\n"
             % (n, nbytes / MiB, reps)
             + md_table(["client", "wall s", "CPU s", "peak RSS MiB",
                         "ok runs"], rows))
-    if poll.runs:
-        mx = max(r.field("max_ms") for r in poll.runs)
-        text += (
-            "\n\n`client:poll()` duration with %d 4K transfers in flight "
-            "(`client:start(prompt, {output=...})` x %d, then `client:poll()` "
-            "in a loop until all are done, each call timed with "
-            "`nanobanana.core.now()`), over %d runs:\n\n" % (polled, polled,
-                                                             len(poll.runs))
-            + md_table(["max ms (worst run)", "p99 ms (median)",
-                        "p50 ms (median)", "polls per run (median)",
-                        "wall s (median)", "peak RSS MiB"],
-                       [["%.2f" % mx, "%.3f" % poll.med_field("p99_ms"),
-                         "%.3f" % poll.med_field("p50_ms"),
-                         "%d" % poll.med_field("polls"),
-                         fmt_s(poll.med_field("elapsed")),
-                         fmt_mib(poll.med("rss"))]]))
+    text += poll_text(report, polls, polled, reps)
     report.section("Concurrency: %d x 4K, 500 ms server latency" % n, text)
+
+
+def steal_seconds():
+    """CPU time the hypervisor took from this VM's vCPUs so far (all CPUs;
+    /proc/stat "steal", 1/USER_HZ resolution), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+POLL_MODES = [
+    ("1khz", "1 kHz loop: timed poll(), then ~1 ms untimed wait"),
+    ("busy", "busy loop: poll() after poll(), no wait"),
+]
+
+
+def poll_text(report, polls, polled, reps):
+    """The poll() table and its target (judged on the 1 kHz loop)."""
+    fmt = lambda v, f="%.3f": "n/a" if v is None else f % v
+    rows = []
+    worst = {}
+    for mode, label in POLL_MODES:
+        s = polls[mode]
+        if not s.runs:
+            rows.append([label] + ["n/a"] * 10 + ["0/%d" % reps])
+            continue
+        slow = max(s.runs, key=lambda r: r.field("max_ms") or 0)
+        steals = [r.steal for r in s.runs
+                  if getattr(r, "steal", None) is not None]
+        ex = [r.field("max_ex_rq_ms") for r in s.runs]
+        worst[mode] = slow.field("max_ms")
+        rows.append([label, fmt(worst[mode], "%.2f"),
+                     fmt(slow.field("max_finished"), "%d"),
+                     fmt(slow.field("max_rq_ms"), "%.2f"),
+                     fmt(max(ex) if None not in ex else None, "%.2f"),
+                     fmt(s.med_field("p99_ms")), fmt(s.med_field("p50_ms")),
+                     fmt(s.med_field("polls"), "%d"),
+                     fmt(s.med_field("loop_hz"), "%d"),
+                     fmt_s(s.med_field("elapsed")),
+                     fmt(statistics.median(steals) * 1000, "%d")
+                     if steals else "n/a",
+                     "%d/%d" % (len(s.runs), reps)])
+    report.target("poll() max with %d x 4K in flight (1 kHz loop) <= 2 ms"
+                  % polled, worst.get("1khz"), 2.0 if "1khz" in worst else None,
+                  lambda v: "%.2f ms" % v,
+                  "worst of %d runs; busy loop: %s ms (not judged, see the "
+                  "concurrency section)" % (len(polls["1khz"].runs),
+                                            fmt(worst.get("busy"), "%.2f")))
+    return (
+        "\n\n`client:poll()` duration with %d 4K transfers in flight "
+        "(`bench/clients/nb_poll.lua`: `client:start(prompt, {output=...})` "
+        "x %d, then `client:poll()` in a loop until all are done, each call "
+        "timed with `nanobanana.core.now()`), %d runs per loop, interleaved, "
+        "output files deleted before each run. The engine's worker thread "
+        "runs libcurl and all decoding; `poll()` only collects finished "
+        "transfers and fires callbacks.\n\n"
+        "- **1 kHz loop** (the figure the target is judged on): after each "
+        "timed `poll()` the loop waits about 1 ms, untimed, in "
+        "`c._engine:perform(1)` (an internal call that waits up to 1 ms on "
+        "the engine's condition variable and returns early when a transfer "
+        "finishes; Lua has no sleep), as a real program's loop would spend "
+        "its time elsewhere. 1 kHz is 16x a 60 Hz game loop's rate (the "
+        "*loop Hz* column is what it achieved).\n"
+        "- **busy loop** (shown for transparency, not judged): `poll()` "
+        "after `poll()` with no wait, as this bench did before. That loop "
+        "never gives up its CPU, so on this 2-core VM it competes with the "
+        "engine's worker thread and the fake server, and when it loses the "
+        "CPU in the middle of a call, the time off-CPU counts as poll "
+        "duration: time in the guest's run queue (preempted by the OS "
+        "scheduler; *run-queue wait*), or time the host took the vCPU away "
+        "(VM steal time, which the guest cannot attribute to one call; "
+        "*VM steal* is the total over a whole run, all vCPUs).\n\n"
+        "*finished in slowest call*: requests whose completion that call "
+        "handled (building the result, moving the file into place, freeing "
+        "the transfer). *run-queue wait in slowest call*: time the polling "
+        "thread was runnable but not running during that call "
+        "(`/proc/thread-self/schedstat`, read untimed around every call). "
+        "*max minus run-queue wait*: the largest (call duration - its "
+        "run-queue wait) over all calls and runs: time a call spent running, "
+        "blocked, or with its vCPU taken by the host.\n\n"
+        % (polled, polled, reps)
+        + md_table(["loop", "max ms (worst run)",
+                    "finished in slowest call",
+                    "run-queue wait in slowest call ms",
+                    "max minus run-queue wait ms", "p99 ms (median)",
+                    "p50 ms (median)", "polls per run (median)",
+                    "loop Hz (median)", "wall s (median)",
+                    "VM steal ms per run (median)", "ok runs"], rows))
+
+
+EMBED_PROMPT = "A cute baby sea otter, pixel art sprite"   # frame_loop.lua's
+EMBED_COUNT = 8
+EMBED_NOISE = "25165824"     # 24 MiB: the 4K class, as in section single
+
+
+def section_embed(report, reps):
+    """examples/embed: the 60 Hz host with 8 x 4K generations in flight."""
+    demo = os.path.join(BUILD, "embed_demo")
+    script = os.path.join(ROOT, "examples", "embed", "run_against_fake.sh")
+    if not os.access(demo, os.X_OK):
+        raise Broken("%s was not built (cmake target embed_demo)" % demo)
+    # The expected image: run_against_fake.sh starts its own fake server, so
+    # the SHA-256 comes from a server of ours with the same --noise-bytes
+    # (the noise is seeded by model, ratio and size, not by the prompt).
+    with Server("--no-record", "--noise-bytes", EMBED_NOISE) as srv:
+        body, payload, sha, nbytes = reference_fetch(
+            srv, MODEL, request_body(EMBED_PROMPT + " #1"), "embed")
+        os.unlink(body)
+        os.unlink(payload)
+    outdir = os.path.join(WORKDIR, "embed")
+    os.makedirs(outdir, exist_ok=True)
+    outs = [os.path.join(outdir, "frame-%d.png" % (i + 1))
+            for i in range(EMBED_COUNT)]
+    env = {"NB_BUILD_DIR": BUILD, "EMBED_DEMO": demo}
+    s = Series("embed")
+    rows, pooled, pooled_cpu = [], [], []
+    for i in range(reps):
+        trace = os.path.join(WORKDIR, "embed-trace-%d.txt" % i)
+        cmd = ["bash", script, "--count", str(EMBED_COUNT), "--out", outdir,
+               "--trace", trace, "--", "--latency-ms", "500",
+               "--noise-bytes", EMBED_NOISE]
+        st0 = steal_seconds()
+        run = run_checked(report, s, cmd, sha=sha, env=env, outs=outs)
+        st1 = steal_seconds()
+        if run and not re.search(r"finished=yes ok=yes", run.out):
+            s.runs.remove(run)
+            report.error("embed run %d: the demo did not finish ok:\n%s"
+                         % (i + 1, run.out[-1500:]))
+            run = None
+        slowest, slowest_cpu = "n/a", "n/a"
+        if os.path.exists(trace):
+            if run:
+                frames = []
+                with open(trace) as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) == 4:
+                            frames.append((float(parts[2]), int(parts[0]),
+                                           float(parts[3])))
+                            pooled.append(float(parts[2]))
+                            pooled_cpu.append(float(parts[3]))
+                if frames:
+                    _, top, top_cpu = max(frames)
+                    slowest_cpu = "%.3f" % top_cpu
+                    slowest = "%d%s" % (top, " (first)" if top == 1 else
+                                        " (last)" if top == len(frames)
+                                        else "")
+            os.unlink(trace)
+        if run:
+            rows.append(["run %d" % (i + 1), slowest,
+                         "%d" % run.field("frames"),
+                         "%.3f" % run.field("max_frame_ms"), slowest_cpu,
+                         "%.3f" % run.field("p99_frame_ms"),
+                         "%.3f" % run.field("max_frame_cpu_ms"),
+                         "%.4f" % run.field("mean_frame_ms"),
+                         "%d" % run.field("missed"),
+                         "%.2f" % run.field("max_wake_late_ms"),
+                         "%d" % round((st1 - st0) * 1000)
+                         if st0 is not None and st1 is not None else "n/a",
+                         "%.2f" % run.field("wall_s")])
+    shutil.rmtree(outdir, ignore_errors=True)
+    worst = max((r.field("max_frame_ms") for r in s.runs), default=None)
+
+    def rank99(vals):
+        vals = sorted(vals)
+        return vals[-(-len(vals) * 99 // 100) - 1] if vals else None
+    if s.runs:
+        rows.append(["median of %d runs" % len(s.runs), "",
+                     "%d" % s.med_field("frames"),
+                     "%.3f" % s.med_field("max_frame_ms"), "",
+                     "%.3f" % s.med_field("p99_frame_ms"),
+                     "%.3f" % s.med_field("max_frame_cpu_ms"),
+                     "%.4f" % s.med_field("mean_frame_ms"),
+                     "%d" % s.med_field("missed"),
+                     "%.2f" % s.med_field("max_wake_late_ms"), "",
+                     "%.2f" % s.med_field("wall_s")])
+        rows.append(["worst run", "", "",
+                     "%.3f" % worst, "",
+                     "%.3f" % max(r.field("p99_frame_ms") for r in s.runs),
+                     "%.3f" % max(r.field("max_frame_cpu_ms")
+                                  for r in s.runs), "",
+                     "%d" % max(r.field("missed") for r in s.runs),
+                     "%.2f" % max(r.field("max_wake_late_ms")
+                                  for r in s.runs), "", ""])
+        if pooled:
+            rows.append(["all %d frames pooled" % len(pooled), "",
+                         "%d" % len(pooled), "%.3f" % max(pooled), "",
+                         "%.3f" % rank99(pooled), "%.3f" % max(pooled_cpu),
+                         "%.4f" % (sum(pooled) / len(pooled)), "", "", "",
+                         ""])
+    report.target("embed: max frame time used by nanobanana <= 2 ms", worst,
+                  2.0 if worst is not None else None,
+                  lambda v: "%.2f ms" % v,
+                  "worst max_frame_ms of %d runs (median %s, p99 median %s)"
+                  % (len(s.runs),
+                     "%.3f" % s.med_field("max_frame_ms") if s.runs else "n/a",
+                     "%.3f" % s.med_field("p99_frame_ms") if s.runs
+                     else "n/a"))
+    report.section(
+        "Embedding: 60 Hz host with %d x 4K generations in flight"
+        % EMBED_COUNT,
+        "`examples/embed/run_against_fake.sh --count %d --out DIR --trace "
+        "FILE -- --latency-ms 500 --noise-bytes %s`, %d runs, with "
+        "`NB_BUILD_DIR=bench/out/build` and that build's `embed_demo`. The C "
+        "host runs a fixed 60 Hz loop and times each call of "
+        "`frame_loop.lua`'s `frame()`, which calls `client:poll()` once "
+        "(plus a progress line every 10 frames and, in the last frame, a "
+        "check of the %d files): that time is what nanobanana (and the "
+        "script around it) took out of the frame. The script starts %d "
+        "generations in frame 1, each a %.1f MiB image streamed to "
+        "`DIR/frame-N.png`; every file was checked by SHA-256. The script "
+        "starts its own fake server (`fake/gemini_server.py` of the working "
+        "tree, recording on), so the 24 MiB noise image is encoded (once, "
+        "then cached) while the loop runs.\n\n"
+        "*slowest frame*: its number; frame 1 starts the %d generations "
+        "(%d x `client:start()`), the last one handles the last completions "
+        "and runs the script's check of the files; *its CPU ms*: the loop "
+        "thread's CPU time in that frame (wall minus CPU is time off-CPU). "
+        "*max/p99 frame ms*: wall time inside `frame()`; p99 is the nearest "
+        "rank, so with fewer than 100 frames per run it equals the max (the "
+        "pooled row ranks all frames of all runs together). *CPU*: the "
+        "loop thread's CPU time inside `frame()`. *missed*: frames that "
+        "ended after their deadline. *wake late*: the OS timer's wake-up "
+        "latency between frames, not nanobanana's time. *VM steal*: time "
+        "the host took this VM's vCPUs away during the run (`/proc/stat`, "
+        "all vCPUs, 10 ms resolution).\n\n"
+        % (EMBED_COUNT, EMBED_NOISE, reps, EMBED_COUNT, EMBED_COUNT,
+           nbytes / MiB, EMBED_COUNT, EMBED_COUNT)
+        + md_table(["", "slowest frame", "frames", "max frame ms",
+                    "its CPU ms", "p99 frame ms", "max frame CPU ms",
+                    "mean frame ms", "missed", "max wake late ms",
+                    "VM steal ms", "wall s"], rows)
+        + ("\n\nFrames over 2 ms: %d of %d (all runs)."
+           % (sum(1 for v in pooled if v > 2.0), len(pooled))
+           if pooled else ""))
 
 
 # ---------------------------------------------------------------------------
@@ -978,7 +1209,7 @@ def environment():
 
 
 SECTIONS = ["baselines", "single", "request", "transfer", "callgrind",
-            "concurrency"]
+            "concurrency", "embed"]
 
 
 def main():
@@ -1059,6 +1290,7 @@ def main():
         "transfer": lambda: section_transfer(report, SIZES, reps3),
         "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
         "concurrency": lambda: section_concurrency(report, reps3),
+        "embed": lambda: section_embed(report, reps3),
     }
     for name in SECTIONS:
         if name not in sections:

@@ -183,9 +183,9 @@ struct nb_xfer {
     nb_upseg *segs;
     size_t nsegs, cur;        /* current segment */
     uint64_t cur_off;         /* raw offset inside the current segment */
-    char stage[NB_RAW_CHUNK / 3 * 4 + 8]; /* encoded chars waiting */
-    size_t stage_len, stage_pos;
-    uint8_t raw[NB_RAW_CHUNK];
+    char *stage;              /* encoded chars waiting (allocated on first use, */
+    size_t stage_len, stage_pos; /* by the worker: start() stays cheap) */
+    uint8_t *raw;             /* file bytes read for encoding (same) */
     uint64_t upload_total;
 
     /* response */
@@ -815,6 +815,15 @@ static int stage_b64(nb_xfer *x, nb_upseg *s)
     size_t want = NB_RAW_CHUNK, got;
     const uint8_t *src;
     uint64_t left = s->raw_size - x->cur_off;
+    if (!x->stage) {
+        x->stage = malloc(NB_RAW_CHUNK / 3 * 4 + 8);
+        x->raw = malloc(NB_RAW_CHUNK);
+        if (!x->stage || !x->raw) {
+            snprintf(x->msg, sizeof x->msg, "out of memory");
+            x->abort_kind = NB_KIND_IO;
+            return -1;
+        }
+    }
     if (want > left) want = (size_t)left;
     if (s->kind == NB_SEG_B64_FILE) {
         got = 0;
@@ -901,6 +910,8 @@ static void xfer_release(nb_xfer *x)
         free(x->segs[j].path);
     }
     free(x->segs);
+    free(x->stage);
+    free(x->raw);
     nb_scan_free(x->scan);
     free(x->raw_body.p);
     free(x->headers.p);
