@@ -64,6 +64,27 @@ describe("async", function()
     assert.are.equal(req.progress.upload_total, req.progress.uploaded)
   end)
 
+  it("poll() handles finished transfers within its budget; the rest wait for the next poll", function()
+    local c = nb.new { base_url = server.url, api_key = "test-key", poll_budget = 0 }
+    local reqs = {}
+    for i = 1, 3 do reqs[i] = c:start("otter " .. i) end
+    -- let all three finish in the engine without collecting them
+    local t0 = core.now()
+    while core.now() - t0 < 10 and c._engine:perform(50) > 0 do end
+    local function finished()
+      local n = 0
+      for i = 1, 3 do if reqs[i].state ~= "running" then n = n + 1 end end
+      return n
+    end
+    assert.are.equal(0, finished())
+    c:poll()
+    assert.are.equal(1, finished()) -- a zero budget still handles one
+    c:poll()
+    c:poll()
+    assert.are.equal(3, finished())
+    c:close()
+  end)
+
   it("wait(timeout) returns false while running, then the result", function()
     local req = client:start("otter")
     assert.is_false(req:wait(0.05))

@@ -463,7 +463,7 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
 /*** Starts a transfer.
  * @tparam table spec url, headers (array of "Name: value"), body (array of
  *   segments), timeout, connect_timeout, stall (seconds), max_bytes,
- *   blob_dir, accept_encoding, proxy, ca_file, ca_path, insecure
+ *   blob_dir, flush_blobs, accept_encoding, proxy, ca_file, ca_path, insecure
  * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
 static int engine_start(lua_State *L)
 {
@@ -510,6 +510,9 @@ static int engine_start(lua_State *L)
     o.ca_path = opt_field_str(L, 2, "ca_path");
     lua_getfield(L, 2, "insecure");
     o.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "flush_blobs");
+    o.flush_blobs = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     /* the box exists (and is collectable) before the transfer does */

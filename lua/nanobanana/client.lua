@@ -16,7 +16,7 @@ M.DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 M.DEFAULTS = {
   api_version = "v1beta", model = "gemini-2.5-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
-  retries = 2, max_retry_delay = 60, retry_base_delay = 1,
+  retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
   max_response_bytes = 512 * 1024 * 1024,
 }
 
@@ -54,10 +54,12 @@ function M.new(opts, level)
   local self = setmetatable({}, Client)
   for k, v in pairs(M.DEFAULTS) do self[k] = v end
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
-                       "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path" } do
+                       "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
+                       "poll_budget" } do
     if opts[k] ~= nil then self[k] = opts[k] end
   end
-  for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay", "max_response_bytes" } do
+  for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",
+                       "max_response_bytes", "poll_budget" } do
     if self[k] < 0 then options.fail(level, "%s must not be negative", k) end
   end
   if self.retries < 0 or self.retries % 1 ~= 0 then options.fail(level, "retries must be a whole number >= 0") end
@@ -186,7 +188,12 @@ function Client:_start(prompt, opts, level)
     stall = opts.stall_timeout or self.stall_timeout, max_bytes = self.max_response_bytes,
     proxy = self.proxy, ca_file = self.ca_file, ca_path = self.ca_path,
     blob_dir = opts.output and dirname(opts.output) or nil,
+    flush_blobs = false,
   }
+  if opts.output then -- an existing file will be replaced: see transport.h flush_blobs
+    local f = io.open(opts.output, "rb")
+    if f then f:close(); req._spec.flush_blobs = true end
+  end
   req:_attempt()
   return req
 end
@@ -353,11 +360,17 @@ function Client:_next_retry()
   return t
 end
 
-function Client:_collect()
+-- budget (seconds): stop handling finished transfers once it is spent; the
+-- rest stay queued in the engine for the next call (poll() keeps frames short)
+function Client:_collect(budget)
   local eng = self._engine
+  local t0 = budget and core.now()
+  local handled = 0
   while true do
+    if budget and handled > 0 and core.now() - t0 >= budget then break end
     local x = eng:next_done()
     if not x then break end
+    handled = handled + 1
     local req = self._by_xfer[x]
     self._by_xfer[x] = nil
     if req and req._xfer == x then req:_on_xfer_done(x) end
@@ -384,7 +397,7 @@ end
 function Client:poll()
   if self._closed then return 0 end
   self._engine:perform(0)
-  self:_collect()
+  self:_collect(self.poll_budget)
   local live = {}
   for req in pairs(self._reqs) do live[#live + 1] = req end
   for _, req in ipairs(live) do

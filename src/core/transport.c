@@ -196,6 +196,7 @@ struct nb_xfer {
     nb_buf headers;
     uint64_t body_bytes, max_body;
     char *blob_dir;
+    int flush_blobs;
     nb_blob *blobs;
     unsigned nblobs, cap_blobs;
 
@@ -708,7 +709,7 @@ static int sink_end(void *ud, unsigned idx, uint64_t total)
         /* start writeback here, on the worker: a rename over an existing
          * file (output=) would otherwise make ext4 allocate and submit the
          * whole file inside the caller's rename(2) */
-        sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (x->flush_blobs) sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
         if (close(b->fd) != 0) {
             b->fd = -1;
@@ -1007,6 +1008,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     }
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
+    x->flush_blobs = o->flush_blobs;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {

@@ -65,6 +65,10 @@ typedef struct nb_xfer_opts {
     long stall_ms;           /* no byte moved for this long = stall; 0 = off */
     uint64_t max_response_bytes; /* decoded (after gzip) body cap; 0 = none */
     const char *blob_dir;    /* NULL: blobs in memory; else temp files here */
+    int flush_blobs;         /* 1: start writeback of each blob file when it
+                              * ends (a blob that will be renamed over an
+                              * existing file: ext4 would otherwise flush it
+                              * inside the caller's rename) */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
     const char *proxy, *ca_file, *ca_path; /* NULL: libcurl defaults */
     int insecure;            /* 1: skip TLS verification (tests only) */
