@@ -872,6 +872,23 @@ def section_concurrency(report, reps, n=16, polled=8):
             s = ser[name]
             rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med("cpu")),
                          fmt_mib(s.med("rss")), "%d/%d" % (len(s.runs), reps)])
+        # the targets: wall <= 1/4 of the JS SDK's Promise.all, or
+        # within 1.3x of the curl floor if that is higher; RSS <= 48 MiB
+        nb_s, sdk_s, curl_s = (ser[c[0]] for c in cases)
+        nb_wall, sdk_wall, curl_wall = (x.med("wall") for x in (nb_s, sdk_s, curl_s))
+        limit = None
+        if sdk_wall is not None and curl_wall is not None:
+            limit = max(sdk_wall / 4, curl_wall * 1.3)
+        report.target("%d x 4K wall <= max(1/4 of JS SDK, 1.3 x curl floor)" % n,
+                      nb_wall, limit, lambda v: "%.3f s" % v,
+                      "nb %s vs SDK %s (SDK/nb = %s), curl %s" % (
+                          fmt_s(nb_wall), fmt_s(sdk_wall),
+                          "%.1fx" % (sdk_wall / nb_wall) if nb_wall and sdk_wall else "n/a",
+                          fmt_s(curl_wall)))
+        report.target("%d x 4K peak RSS (output=) <= 48 MiB" % n,
+                      None if nb_s.med("rss") is None else nb_s.med("rss") / MiB,
+                      48.0, lambda v: "%.1f MiB" % v,
+                      "JS SDK: %s MiB" % fmt_mib(sdk_s.med("rss")))
         # poll() latency with 8 transfers in flight: the 1 kHz loop (the
         # figure the target is judged on) and the old busy loop, interleaved
         polls = {m: Series("poll %s" % m) for m, _ in POLL_MODES}

@@ -122,14 +122,25 @@ static int map_add(nb_map *m, const uint8_t *src, size_t n)
 {
     if (n > SIZE_MAX - m->len) return -1;
     if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : (size_t)1 << 20;
+        /* The first mapping reserves 64 MiB of address space (no memory
+         * until touched; MAP_NORESERVE): enough for a 4K image without a
+         * remap, and a multiple of 2 MiB, so the kernel can align it and
+         * back it with huge pages (a few faults instead of thousands). */
+        size_t cap = m->cap ? m->cap : (size_t)64 << 20;
         void *np;
         while (cap < m->len + n) {
             if (cap > SIZE_MAX / 2) return -1;
             cap *= 2;
         }
-        np = m->p ? mremap(m->p, m->cap, cap, MREMAP_MAYMOVE)
-                  : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m->p) {
+            np = mremap(m->p, m->cap, cap, MREMAP_MAYMOVE);
+        } else {
+            np = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                      -1, 0);
+#ifdef MADV_HUGEPAGE
+            if (np != MAP_FAILED) madvise(np, cap, MADV_HUGEPAGE);
+#endif
+        }
         if (np == MAP_FAILED) return -1;
         m->p = np;
         m->cap = cap;
