@@ -492,7 +492,6 @@ function Client:close()
   self:_fire_done()
 end
 Client.__close = Client.close
-Client.__gc = nil -- the engine userdata's own __gc cancels and frees transfers
 
 --- Inside a coroutine: yields req until it has finished, then its result.
 -- Outside one: req:wait().
