@@ -13,23 +13,7 @@ mkdir -p "$ROOT/bench/out"
 : >"$LOG"
 
 # ---- Debian packages: the project's build needs, plus the bench's own
-bash scripts/deps.sh
-want=(jq valgrind curl coreutils time)
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
-missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "bench: missing packages: ${missing[*]} (run as root to install them)" >&2
-    exit 1
-  fi
-  echo "bench: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >>"$LOG" 2>&1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOG" 2>&1
-fi
+bash scripts/deps.sh --bench >>"$LOG" 2>&1 || { cat "$LOG" >&2; exit 1; }
 
 # ---- the official JS SDK, pinned by bench/package-lock.json
 if ! node -e 'process.exit(require("./bench/node_modules/@google/genai/package.json").version === "2.32.0" ? 0 : 1)' 2>/dev/null; then

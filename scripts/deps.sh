@@ -2,11 +2,15 @@
 # Installs what nanobanana needs to build, test and run its demo, from
 # Debian's packages (Debian 12). Run as root; a no-op when all is present.
 #   deps.sh          build + demo needs
-#   deps.sh --test   also the test tools (busted, valgrind, clang, node)
+#   deps.sh --test   also the test tools (busted, valgrind, clang, node, ...)
+#   deps.sh --bench  also the benchmark's tools (jq, valgrind, GNU time, node)
 set -euo pipefail
 want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson python3 curl ca-certificates)
-if [ "${1:-}" = "--test" ]; then
-  want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy)
+case "${1:-}" in
+  --test) want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy) ;;
+  --bench) want+=(jq valgrind coreutils time) ;;
+esac
+if [ -n "${1:-}" ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 missing=()
