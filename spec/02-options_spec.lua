@@ -48,6 +48,8 @@ describe("options", function()
     -- unknown models pass through unvalidated (no raise; the request fails at the network)
     local req = c:start("x", { model = "gemini-9-new", imageConfig = { aspectRatio = "99:1", imageSize = "8K" } })
     req:cancel()
+    -- the calls that raised left no request behind
+    assert.are.equal(0, c:poll())
   end)
 
   it("checks types of the prompt, images and base_url", function()

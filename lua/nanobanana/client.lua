@@ -172,7 +172,6 @@ function Client:_start(prompt, opts, level)
     _client = self, _t0 = core.now(), _on_done = opts.on_done, _on_progress = opts.on_progress,
     _output = opts.output, _retries = opts.retries or self.retries,
   }, Request)
-  self._reqs[req] = true
 
   local body, nimg = wire.build(prompt, opts, level)
   if not body then
@@ -181,6 +180,7 @@ function Client:_start(prompt, opts, level)
   end
   options.check_model(model, body.generationConfig, nimg, level)
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
+  self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local timeout = opts.timeout or self.timeout
   req._spec = {
     url = self:url(model), headers = self:_headers(timeout), body = segs,
