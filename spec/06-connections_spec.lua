@@ -31,14 +31,28 @@ describe("connections", function()
     local dir = fake.sh("mktemp -d"):gsub("%s+$", "")
     fake.sh(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 " ..
       "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null", dir, dir))
-    local port = free_port()
-    local pid = fake.sh(string.format(
-      "nghttpx --frontend=127.0.0.1,%d --backend=127.0.0.1,%d --workers=1 --no-ocsp " ..
-      "--errorlog-file=%s/err.log --accesslog-file=/dev/null %s/key.pem %s/cert.pem >/dev/null 2>&1 & echo $!",
-      port, server.port, dir, dir, dir)):gsub("%s+$", "")
-    for _ = 1, 100 do
-      if fake.sh("curl -s -o /dev/null -w '%{http_code}' --cacert " .. dir .. "/cert.pem https://127.0.0.1:" .. port .. "/_nb/health") == "200" then break end
-      fake.sleep(0.05)
+    -- start nghttpx on a free port; retry with another port if it exits
+    -- (the port was taken meanwhile) or is not answering within 15 s
+    local port, pid, ready
+    for _ = 1, 3 do
+      port = free_port()
+      pid = fake.sh(string.format(
+        "nghttpx --frontend=127.0.0.1,%d --backend=127.0.0.1,%d --workers=1 --no-ocsp " ..
+        "--errorlog-file=%s/err.log --accesslog-file=/dev/null %s/key.pem %s/cert.pem >/dev/null 2>&1 & echo $!",
+        port, server.port, dir, dir, dir)):gsub("%s+$", "")
+      for _ = 1, 300 do
+        if fake.sh("curl -s -o /dev/null -w '%{http_code}' --cacert " .. dir .. "/cert.pem https://127.0.0.1:" .. port .. "/_nb/health") == "200" then
+          ready = true
+          break
+        end
+        if fake.sh("kill -0 " .. pid .. " 2>/dev/null && echo alive") == "" then break end
+        fake.sleep(0.05)
+      end
+      if ready then break end
+      os.execute("kill " .. pid .. " 2>/dev/null")
+    end
+    if not ready then
+      error("nghttpx did not come up: " .. (fake.read(dir .. "/err.log") or "no log"))
     end
     local c = nb.new { base_url = "https://127.0.0.1:" .. port, api_key = "test-key", ca_file = dir .. "/cert.pem" }
     local out = c:generate_many({ "otter 1", "otter 2", "otter 3", "otter 4" }, { concurrency = 4 })
