@@ -36,7 +36,7 @@ build = {
       },
       incdirs = { "src", "src/core", "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
-      libraries = { "curl", "pthread" },
+      libraries = { "curl", "pthread", "dl" },
     },
     ["nanobanana"] = "lua/nanobanana/init.lua",
     ["nanobanana.client"] = "lua/nanobanana/client.lua",

@@ -216,6 +216,32 @@ describe("generate", function()
     fake.sh("rm -rf " .. dir)
   end)
 
+  it("a big image in memory is a normal Lua string: exact bytes, equality, hashing", function()
+    -- above 1 MiB the binding moves the decoded blob into the string in
+    -- place (src/lua_nanobanana.c push_blob_bytes); 5,000,001 bytes is not a
+    -- multiple of the 2 MiB move step or of a page
+    local res = assert(client:generate("otter [[fault:huge:5000001]]"))
+    local data = res.images[1].data
+    assert.are.equal(5000001, #data)
+    assert.are.equal(server:last().images[#server:last().images].sha256, fake.sha256(data))
+    assert.are.equal("\137PNG\r\n\26\n", data:sub(1, 8))
+    assert.are.equal("IEND", data:sub(-8, -5))
+    local path = os.tmpname()
+    assert.is_true(res.images[1]:save(path))
+    local copy = fake.read(path) -- the same bytes, made by io.read: another object
+    os.remove(path)
+    assert.is_true(copy == data)
+    local t = { [copy] = "found" }
+    assert.are.equal("found", t[data]) -- the hash is of the real bytes, not of zeros
+    t[data] = "again"
+    assert.are.equal("again", t[copy])
+    assert.are_not.equal(data, string.rep("\0", #data))
+    -- two big responses in a row: each string stands alone
+    local res2 = assert(client:generate("otter [[fault:huge:3145728]]"))
+    assert.are.equal(server:last().images[#server:last().images].sha256, fake.sha256(res2.images[1].data))
+    assert.are.equal(data, res.images[1].data)
+  end)
+
   it("image:save is atomic and reports io errors", function()
     local res = assert(client:generate("A cute baby sea otter"))
     local path = os.tmpname()

@@ -52,6 +52,17 @@ static void *nb_compat_testudata(lua_State *L, int i, const char *tn)
 }
 #endif
 
+/* Zero-copy strings (lua_nanobanana.c, "adopting blobs"): 5.3 and 5.4,
+ * whose allocator protocol tells a string's allocation by osize ==
+ * LUA_TSTRING, whose long strings are never interned, and whose state block
+ * is freed last at lua_getextraspace(main thread). 5.5 has
+ * lua_pushexternalstring for this; 5.1, 5.2 and LuaJIT copy. */
+#if LUA_VERSION_NUM >= 503 && LUA_VERSION_NUM <= 504 && !defined(LUAJIT_VERSION)
+#define NB_ADOPT_STRINGS 1
+#else
+#define NB_ADOPT_STRINGS 0
+#endif
+
 #if LUA_VERSION_NUM >= 503
 #define nb_isinteger(L, i) lua_isinteger((L), (i))
 #else

@@ -17,6 +17,7 @@
  *   nanobanana.Xfer    box { nb_xfer * }, user value: table pinning the
  *                      Lua strings whose bytes the transfer borrows.
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE (adopting blobs) */
 #include "compat.h"
 
 #include "b64.h"
@@ -27,6 +28,7 @@
 #include "version.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -679,17 +681,189 @@ static int xfer_result(lua_State *L)
     return 1;
 }
 
-/* Pushes memory blob i as a Lua string and frees the C copy. For a moment
- * both exist (Lua 5.4 cannot adopt a buffer as a string; 5.5's
- * lua_pushexternalstring will remove that copy); use output= to keep big
- * images out of memory entirely. */
-static void push_blob_bytes(lua_State *L, nb_xfer *x, unsigned i, const uint8_t *p, size_t n)
+/* ------------------------------------------------------- adopting blobs
+ *
+ * A 4K image is 24 MiB. Pushing it with lua_pushlstring would hold it twice
+ * (the C blob and Lua's copy) and spend thousands of page faults on the
+ * copy. Instead the blob's own mapping BECOMES the Lua string, through the
+ * allocator protocol of the Lua manual (lua_Alloc, lua_getallocf,
+ * lua_setallocf):
+ *
+ *   - The first time, the state's allocator is wrapped (adopt_alloc);
+ *     every call is passed on to the allocator it wraps, except:
+ *   - "armed" with a blob, the wrapper answers the next new-string
+ *     allocation (ptr NULL, osize LUA_TSTRING) of the blob's length plus a
+ *     header with the blob's mapping, placed so the string's bytes ARE the
+ *     blob's bytes (the core leaves NB_BLOB_LEAD bytes before them and one
+ *     after). lua_pushlstring(L, data, n) then copies the data onto itself;
+ *     the string is the image, once, with no page faults.
+ *   - Freeing an adopted block (the string collected) unmaps the mapping.
+ *   - lua_close frees the state block (at lua_getextraspace of the main
+ *     thread) last: the wrapper frees itself after passing that on.
+ *
+ * Long strings are never interned on 5.3/5.4 (NB_ADOPT_STRINGS), so the
+ * string is fresh and its hash (computed when a table first needs it) is
+ * of the real bytes. Correctness never hangs on the adoption happening:
+ * if the allocation does not come to the wrapper, Lua copies the (still
+ * mapped) blob as usual and the mapping is released after.
+ * Costs: one more indirect call per allocation of the state. A host that
+ * replaces the allocator again with lua_setallocf after nanobanana made a
+ * string this way would free that string with the wrong allocator: such a
+ * host turns adoption off (client option zero_copy = false). */
+
+/* Below this a plain copy costs less than it saves. */
+#define NB_ADOPT_MIN ((size_t)1 << 20)
+
+#if NB_ADOPT_STRINGS
+#include <dlfcn.h>
+
+typedef struct nb_adopted {
+    void *block; /* what Lua was given: the string object */
+    void *base;  /* the mapping (nb_blob_release) */
+    size_t cap;
+    struct nb_adopted *next;
+} nb_adopted;
+
+typedef struct nb_alloc {
+    lua_Alloc f; /* the allocator wrapped */
+    void *ud;
+    void *state_block;   /* the main thread's block: freed last by lua_close */
+    nb_adopted *live;    /* adopted strings not yet collected */
+    nb_adopted *armed;   /* the blob for the next matching string, or NULL */
+    uint8_t *arm_data;
+    size_t arm_len;
+} nb_alloc;
+
+static void adopt_disarm(nb_alloc *a)
 {
+    if (!a->armed) return;
+    nb_blob_release(a->armed->base, a->armed->cap);
+    free(a->armed);
+    a->armed = NULL;
+}
+
+static void *adopt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    nb_alloc *a = ud;
+    void *r;
+    if (!ptr) {
+        if (a->armed && osize == LUA_TSTRING && nsize > a->arm_len) {
+            size_t hdr = nsize - a->arm_len - 1;
+            if (hdr <= NB_BLOB_LEAD && hdr % sizeof(void *) == 0) {
+                nb_adopted *d = a->armed;
+                a->armed = NULL;
+                d->block = a->arm_data - hdr;
+                d->next = a->live;
+                a->live = d;
+                return d->block;
+            }
+        }
+        return a->f(a->ud, ptr, osize, nsize);
+    }
+    if (a->live) {
+        nb_adopted **pp;
+        for (pp = &a->live; *pp; pp = &(*pp)->next) {
+            nb_adopted *d = *pp;
+            if (d->block != ptr) continue;
+            r = NULL;
+            if (nsize > 0) { /* Lua never resizes a string; still, be an allocator */
+                r = a->f(a->ud, NULL, LUA_TSTRING, nsize);
+                if (!r) return NULL;
+                memcpy(r, ptr, osize < nsize ? osize : nsize);
+            }
+            *pp = d->next;
+            nb_blob_release(d->base, d->cap);
+            free(d);
+            return r;
+        }
+    }
+    r = a->f(a->ud, ptr, osize, nsize);
+    if (ptr == a->state_block && nsize == 0) { /* lua_close: the last call */
+        adopt_disarm(a);
+        free(a);
+    }
+    return r;
+}
+
+/* lua_close unloads C modules (the _CLIBS finalizer) before it frees the
+ * last objects, and those frees still call adopt_alloc: this module must
+ * stay loaded. Marks it "no delete" (dlopen RTLD_NOLOAD | RTLD_NODELETE on
+ * itself); 0 if that cannot be done, and then nothing is adopted. */
+static int adopt_pin_module(void)
+{
+    static int pinned = 0;
+    Dl_info info;
+    if (pinned) return 1;
+    if (!dladdr((void *)(uintptr_t)adopt_alloc, &info) || !info.dli_fname) return 0;
+    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) return 0;
+    pinned = 1;
+    return 1;
+}
+
+/* The state's wrapper, installing it the first time; NULL if that cannot
+ * be done. */
+static nb_alloc *adopt_allocator(lua_State *L)
+{
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    nb_alloc *a;
+    if (f == adopt_alloc) return ud;
+    if (!adopt_pin_module()) return NULL;
+    a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->f = f;
+    a->ud = ud;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    a->state_block = lua_getextraspace(lua_tothread(L, -1));
+    lua_pop(L, 1);
+    lua_setallocf(L, adopt_alloc, a);
+    return a;
+}
+
+/* Pushes memory blob i as a Lua string made of the blob's own memory;
+ * 0 (nothing pushed, blob untouched) when that cannot be done. */
+static int push_blob_adopted(lua_State *L, nb_xfer *x, unsigned i)
+{
+    nb_alloc *a = adopt_allocator(L);
+    nb_adopted *d;
+    uint8_t *data;
+    size_t len, cap;
+    void *base;
+    if (!a || !(d = calloc(1, sizeof *d))) return 0;
+    if (nb_xfer_blob_adopt(x, i, &data, &len, &base, &cap) != 0) {
+        free(d);
+        return 0;
+    }
+    adopt_disarm(a); /* a push that raised before allocating left one */
+    d->base = base;
+    d->cap = cap;
+    a->armed = d; /* the wrapper owns the mapping from here on */
+    a->arm_data = data;
+    a->arm_len = len;
+    lua_pushlstring(L, (const char *)data, len);
+    adopt_disarm(a); /* not adopted: Lua made its own copy */
+    return 1;
+}
+#endif
+
+/* Pushes memory blob i as a Lua string; the C side lets go of it. Big
+ * blobs are adopted (above) unless copy is set; otherwise, for a moment,
+ * both exist. */
+static void push_blob_bytes(lua_State *L, nb_xfer *x, unsigned i, const uint8_t *p, size_t n,
+                            int copy)
+{
+#if NB_ADOPT_STRINGS
+    if (!copy && n >= NB_ADOPT_MIN && push_blob_adopted(L, x, i)) return;
+#else
+    (void)copy;
+#endif
     lua_pushlstring(L, (const char *)p, n); /* may raise: the transfer still owns p */
     nb_xfer_blob_drop(x, i);
 }
 
 /*** Blob i (1-based): its bytes (moved out of C) or its temp file path.
+ * copy (optional, boolean): copy the bytes instead of adopting the blob's
+ * memory as the string (see "adopting blobs").
  * @treturn string bytes|path @treturn string "data"|"file" */
 static int xfer_blob(lua_State *L)
 {
@@ -707,7 +881,7 @@ static int xfer_blob(lua_State *L)
     }
     p = nb_xfer_blob_data(x, (unsigned)(i - 1), &n);
     if (!p) return luaL_error(L, "blob %d was already taken", (int)i);
-    push_blob_bytes(L, x, (unsigned)(i - 1), p, n);
+    push_blob_bytes(L, x, (unsigned)(i - 1), p, n, lua_toboolean(L, 3));
     lua_pushliteral(L, "data");
     return 2;
 }

@@ -17,7 +17,7 @@ M.DEFAULTS = {
   api_version = "v1beta", model = "gemini-2.5-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
   retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
-  max_response_bytes = 512 * 1024 * 1024,
+  max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
 }
 
 local Client = { __name = "nanobanana.Client" }
@@ -55,7 +55,7 @@ function M.new(opts, level)
   for k, v in pairs(M.DEFAULTS) do self[k] = v end
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
-                       "poll_budget" } do
+                       "poll_budget", "zero_copy" } do
     if opts[k] ~= nil then self[k] = opts[k] end
   end
   for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",
@@ -240,7 +240,7 @@ function Request:_on_xfer_done(x)
   else
     local files = {}
     res, err = result.build(r.body, function(i)
-      local v, how = x:blob(i)
+      local v, how = x:blob(i, not c.zero_copy)
       if how == "file" then files[#files + 1] = { i = i, path = v } end
       return v, how
     end, r.status, r.headers, secrets)

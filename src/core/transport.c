@@ -112,23 +112,27 @@ int nb_transport_global_init(void)
 /* ------------------------------------------------------------------ types */
 
 /* Blob memory is an anonymous mapping grown with mremap: growing never
- * copies the bytes received so far (realloc of a big block may). */
+ * copies the bytes received so far (realloc of a big block may). The data
+ * starts NB_BLOB_LEAD bytes into the mapping and at least one byte is
+ * spare after it, so a caller adopting the mapping (nb_xfer_blob_adopt)
+ * can put a header before the bytes and a terminator after them. */
 typedef struct nb_map {
-    uint8_t *p;
-    size_t len, cap;
+    uint8_t *p;      /* mapping; the data is at p + NB_BLOB_LEAD */
+    size_t len, cap; /* data length; mapping length */
 } nb_map;
 
 static int map_add(nb_map *m, const uint8_t *src, size_t n)
 {
-    if (n > SIZE_MAX - m->len) return -1;
-    if (m->len + n > m->cap) {
+    const size_t extra = NB_BLOB_LEAD + 1;
+    if (n > SIZE_MAX - m->len - extra) return -1;
+    if (m->len + n + extra > m->cap) {
         /* The first mapping reserves 64 MiB of address space (no memory
          * until touched; MAP_NORESERVE): enough for a 4K image without a
          * remap, and a multiple of 2 MiB, so the kernel can align it and
          * back it with huge pages (a few faults instead of thousands). */
         size_t cap = m->cap ? m->cap : (size_t)64 << 20;
         void *np;
-        while (cap < m->len + n) {
+        while (cap < m->len + n + extra) {
             if (cap > SIZE_MAX / 2) return -1;
             cap *= 2;
         }
@@ -145,7 +149,7 @@ static int map_add(nb_map *m, const uint8_t *src, size_t n)
         m->p = np;
         m->cap = cap;
     }
-    memcpy(m->p + m->len, src, n);
+    memcpy(m->p + NB_BLOB_LEAD + m->len, src, n);
     m->len += n;
     return 0;
 }
@@ -1180,7 +1184,7 @@ const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len)
     *len = 0;
     if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken) return NULL;
     *len = x->blobs[i].mem.len;
-    return x->blobs[i].mem.p ? x->blobs[i].mem.p : (const uint8_t *)"";
+    return x->blobs[i].mem.p ? x->blobs[i].mem.p + NB_BLOB_LEAD : (const uint8_t *)"";
 }
 
 void nb_xfer_blob_drop(nb_xfer *x, unsigned i)
@@ -1188,6 +1192,26 @@ void nb_xfer_blob_drop(nb_xfer *x, unsigned i)
     if (i >= x->nblobs || x->blobs[i].path) return;
     map_free(&x->blobs[i].mem);
     x->blobs[i].taken = 1;
+}
+
+int nb_xfer_blob_adopt(nb_xfer *x, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap)
+{
+    nb_blob *b;
+    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken || !x->blobs[i].mem.p) return -1;
+    b = &x->blobs[i];
+    *data = b->mem.p + NB_BLOB_LEAD;
+    *len = b->mem.len;
+    *base = b->mem.p;
+    *cap = b->mem.cap;
+    b->mem.p = NULL; /* the caller's now */
+    b->mem.len = b->mem.cap = 0;
+    b->taken = 1;
+    return 0;
+}
+
+void nb_blob_release(void *base, size_t cap)
+{
+    if (base) munmap(base, cap);
 }
 
 const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i)

@@ -166,6 +166,16 @@ unsigned nb_xfer_blob_count(const nb_xfer *x);
 const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len);
 /* Frees memory blob i without copying it. */
 void nb_xfer_blob_drop(nb_xfer *x, unsigned i);
+/* Zero-copy hand-over of memory blob i: the blob's mapping becomes the
+ * CALLER's, who releases it with nb_blob_release(*base, *cap); the
+ * transfer forgets it (as if taken). *data (*len bytes) lies inside
+ * [*base, *base + *cap) with at least NB_BLOB_LEAD writable bytes before it
+ * and at least one after it, so the mapping can become an object with a
+ * header and a terminator (the binding turns it into a Lua string).
+ * Returns 0; -1 (nothing changes) if blob i is a file, taken or empty. */
+#define NB_BLOB_LEAD 4096
+int nb_xfer_blob_adopt(nb_xfer *x, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
+void nb_blob_release(void *base, size_t cap);
 /* File blob: its temporary path (NULL if in memory). */
 const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i);
 /* The caller takes responsibility for the file (it will not be deleted). */
