@@ -8,7 +8,10 @@
  *   - userdata are allocated and given their metatable BEFORE the C object
  *     they box is acquired, and __gc/close share one idempotent function;
  *   - no Lua runs inside libcurl callbacks: the engine only fills C buffers,
- *     and the Lua layer reads them after perform() returns.
+ *     and the Lua layer reads them after perform() returns;
+ *   - big images in memory are handed to Lua without a copy by wrapping the
+ *     state's allocator ("adopting blobs" below); what a push that raises
+ *     leaves armed is owned by that wrapper, which frees it.
  *
  * Types:
  *   nanobanana.Engine  box { nb_engine * }, user value: table
