@@ -719,6 +719,7 @@ static int xfer_result(lua_State *L)
 
 #if NB_ADOPT_STRINGS
 #include <dlfcn.h>
+#include <pthread.h>
 
 typedef struct nb_adopted {
     void *block; /* what Lua was given: the string object */
@@ -732,6 +733,8 @@ typedef struct nb_alloc {
     void *ud;
     void *state_block;   /* the main thread's block: freed last by lua_close */
     nb_adopted *live;    /* adopted strings not yet collected */
+    uintptr_t lo, hi;    /* every live block lies in [lo, hi): most frees
+                          * are of other blocks and skip the list */
     nb_adopted *armed;   /* the blob for the next matching string, or NULL */
     uint8_t *arm_data;
     size_t arm_len;
@@ -757,13 +760,15 @@ static void *adopt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
                 a->armed = NULL;
                 d->block = a->arm_data - hdr;
                 d->next = a->live;
+                if (!a->live || (uintptr_t)d->block < a->lo) a->lo = (uintptr_t)d->block;
+                if (!a->live || (uintptr_t)d->block + nsize > a->hi) a->hi = (uintptr_t)d->block + nsize;
                 a->live = d;
                 return d->block;
             }
         }
         return a->f(a->ud, ptr, osize, nsize);
     }
-    if (a->live) {
+    if (a->live && (uintptr_t)ptr >= a->lo && (uintptr_t)ptr < a->hi) {
         nb_adopted **pp;
         for (pp = &a->live; *pp; pp = &(*pp)->next) {
             nb_adopted *d = *pp;
@@ -792,15 +797,21 @@ static void *adopt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * last objects, and those frees still call adopt_alloc: this module must
  * stay loaded. Marks it "no delete" (dlopen RTLD_NOLOAD | RTLD_NODELETE on
  * itself); 0 if that cannot be done, and then nothing is adopted. */
+static int adopt_pinned = 0;
+
+static void adopt_pin_once(void)
+{
+    Dl_info info;
+    if (dladdr((void *)(uintptr_t)adopt_alloc, &info) && info.dli_fname &&
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+        adopt_pinned = 1;
+}
+
 static int adopt_pin_module(void)
 {
-    static int pinned = 0;
-    Dl_info info;
-    if (pinned) return 1;
-    if (!dladdr((void *)(uintptr_t)adopt_alloc, &info) || !info.dli_fname) return 0;
-    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) return 0;
-    pinned = 1;
-    return 1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, adopt_pin_once); /* states may live on several threads */
+    return adopt_pinned;
 }
 
 /* The state's wrapper, installing it the first time; NULL if that cannot
