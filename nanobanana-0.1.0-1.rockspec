@@ -39,6 +39,7 @@ build = {
       libraries = { "curl", "pthread", "dl" },
     },
     ["nanobanana"] = "lua/nanobanana/init.lua",
+    ["nanobanana.chat"] = "lua/nanobanana/chat.lua",
     ["nanobanana.client"] = "lua/nanobanana/client.lua",
     ["nanobanana.errors"] = "lua/nanobanana/errors.lua",
     ["nanobanana.image"] = "lua/nanobanana/image.lua",

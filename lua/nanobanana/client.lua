@@ -152,12 +152,10 @@ local function new_progress()
            elapsed = 0, attempt = 1 }
 end
 
-function Client:_start(prompt, opts, level)
+-- A request object for call options opts (validated), not yet started.
+function Client:_new_request(opts, level)
   level = (level or 1) + 1
   if self._closed then options.fail(level, "this client is closed") end
-  options.check(opts, options.CALL, "call options", level)
-  opts = opts or {}
-  local model = opts.model or self.model
   if opts.output ~= nil and (opts.output == "" or opts.output:sub(-1) == "/") then
     options.fail(level, "output must be a file path")
   end
@@ -167,11 +165,23 @@ function Client:_start(prompt, opts, level)
   if opts.retries ~= nil and (opts.retries < 0 or opts.retries % 1 ~= 0) then
     options.fail(level, "retries must be a whole number >= 0")
   end
-  local req = setmetatable({
-    state = "running", progress = new_progress(), attempts = 0, model = model,
+  return setmetatable({
+    state = "running", progress = new_progress(), attempts = 0, model = opts.model or self.model,
     _client = self, _t0 = core.now(), _on_done = opts.on_done, _on_progress = opts.on_progress,
     _output = opts.output, _retries = opts.retries or self.retries,
   }, Request)
+end
+
+-- on_finish(req, res, err), internal: runs when the request finishes, before
+-- its on_done is queued (the chat appends its history there).
+function Client:_start(prompt, opts, level, on_finish)
+  level = (level or 1) + 1
+  if self._closed then options.fail(level, "this client is closed") end
+  options.check(opts, options.CALL, "call options", level)
+  opts = opts or {}
+  local req = self:_new_request(opts, level)
+  local model = req.model
+  req._on_finish = on_finish
 
   local body, nimg = wire.build(prompt, opts, level)
   if not body then
@@ -300,6 +310,7 @@ function Request:_finish(res, err)
   end
   self._res, self._err = res, err
   c._reqs[self] = nil
+  if self._on_finish then self._on_finish(self, res, err) end
   if self._on_done then
     if c._qtail then c._qtail._qnext = self else c._qhead = self end
     c._qtail = self
@@ -437,6 +448,9 @@ function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
 
 --- One blocking call: start, then wait.
 function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
+
+--- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
+function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end
 
 --- Runs many generations with at most `concurrency` in flight.
 -- list items: a prompt string, or { prompt, opts }. Returns an array of

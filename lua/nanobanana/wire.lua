@@ -30,6 +30,30 @@ local function count_user_images(contents)
   return n
 end
 
+--- The parts of a user turn: the prompt's text, then the images as blobs.
+-- Returns parts (possibly empty); nil, err (kind "io") when an image path
+-- cannot be read. Raises on malformed arguments.
+function M.user_parts(prompt, images, level)
+  level = (level or 1) + 1
+  local parts = {}
+  if prompt ~= nil then
+    if type(prompt) ~= "string" then options.fail(level, "the prompt must be a string, got %s", type(prompt)) end
+    parts[1] = { text = prompt }
+  end
+  if images ~= nil then
+    if not is_list(images) then options.fail(level, "images must be a list") end
+    for i, spec in ipairs(images) do
+      local img, err = image.new(spec, level)
+      if not img then
+        err.message = "images[" .. i .. "]: " .. err.message
+        return nil, err
+      end
+      parts[#parts + 1] = { inlineData = { mimeType = img.mimeType, data = img } }
+    end
+  end
+  return parts
+end
+
 --- Returns body, image_count; or nil, err (kind "io") when an image path
 -- cannot be read. Raises on malformed options.
 function M.build(prompt, opts, level)
@@ -43,22 +67,8 @@ function M.build(prompt, opts, level)
       contents[i] = c
     end
   end
-  local parts = {}
-  if prompt ~= nil then
-    if type(prompt) ~= "string" then options.fail(level, "the prompt must be a string, got %s", type(prompt)) end
-    parts[1] = { text = prompt }
-  end
-  if opts.images ~= nil then
-    if not is_list(opts.images) then options.fail(level, "images must be a list") end
-    for i, spec in ipairs(opts.images) do
-      local img, err = image.new(spec, level)
-      if not img then
-        err.message = "images[" .. i .. "]: " .. err.message
-        return nil, err
-      end
-      parts[#parts + 1] = { inlineData = { mimeType = img.mimeType, data = img } }
-    end
-  end
+  local parts, err = M.user_parts(prompt, opts.images, level)
+  if not parts then return nil, err end
   if #parts > 0 then contents[#contents + 1] = { role = "user", parts = parts } end
   if #contents == 0 then options.fail(level, "nothing to send: give a prompt, images or contents") end
   body.contents = json.array(contents)
