@@ -32,7 +32,7 @@ build = {
       sources = {
         "src/lua_nanobanana.c",
         "src/core/b64.c", "src/core/scan.c", "src/core/sniff.c",
-        "src/core/transport.c", "src/core/fsutil.c",
+        "src/core/sse.c", "src/core/transport.c", "src/core/fsutil.c",
       },
       incdirs = { "src", "src/core", "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

@@ -113,7 +113,7 @@ fi
 if [ -z "${NB_QUICK:-}" ]; then
   say "fuzzing the C core (libFuzzer + ASan/UBSan, ${NB_FUZZ_SECONDS:-15} s each)"
   if build build-fuzz clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_FUZZ=ON; then
-    for f in scan sniff b64; do
+    for f in scan sniff b64 sse; do
       corpus=$(mktemp -d); cp fuzz/corpus/$f/* "$corpus"/
       if (cd "$corpus" && "$ROOT/build-fuzz/fuzz_$f" -max_total_time="${NB_FUZZ_SECONDS:-15}" -print_final_stats=1 .) \
           >"$LOGS/fuzz-$f.log" 2>&1; then
