@@ -19,6 +19,8 @@
  *                      every transfer the engine still drives or queues.
  *   nanobanana.Xfer    box { nb_xfer * }, user value: table pinning the
  *                      Lua strings whose bytes the transfer borrows.
+ *   nanobanana.Event   box { nb_event * }: one stream event's blobs, taken
+ *                      from its transfer (it owns them, outliving the Xfer).
  */
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE (adopting blobs) */
 #include "compat.h"
@@ -37,6 +39,7 @@
 
 #define ENGINE_MT "nanobanana.Engine"
 #define XFER_MT "nanobanana.Xfer"
+#define EVENT_MT "nanobanana.Event"
 
 #if defined(_WIN32)
 #define NB_EXPORT __declspec(dllexport)
@@ -46,6 +49,7 @@
 
 typedef struct { nb_engine *e; } engine_box;
 typedef struct { nb_xfer *x; } xfer_box;
+typedef struct { nb_event *ev; } event_box;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -519,6 +523,9 @@ static int engine_start(lua_State *L)
     lua_getfield(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, 2, "stream");
+    o.stream = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     /* the box exists (and is collectable) before the transfer does */
     xb = nb_newuserdata(L, sizeof *xb);
@@ -679,7 +686,9 @@ static int xfer_result(lua_State *L)
     lua_setfield(L, -2, "body");
     lua_pushboolean(L, nb_xfer_body_is_skeleton(x));
     lua_setfield(L, -2, "skeleton");
-    set_int(L, "blobs", (lua_Integer)nb_xfer_blob_count(x));
+    set_int(L, "blobs", (lua_Integer)nb_blobs_count(nb_xfer_blobs(x)));
+    lua_pushboolean(L, nb_xfer_is_sse(x));
+    lua_setfield(L, -2, "sse");
     set_num(L, "body_bytes", (double)nb_xfer_body_bytes(x));
     return 1;
 }
@@ -836,7 +845,7 @@ static nb_alloc *adopt_allocator(lua_State *L)
 
 /* Pushes memory blob i as a Lua string made of the blob's own memory;
  * 0 (nothing pushed, blob untouched) when that cannot be done. */
-static int push_blob_adopted(lua_State *L, nb_xfer *x, unsigned i)
+static int push_blob_adopted(lua_State *L, nb_blobs *bs, unsigned i)
 {
     nb_alloc *a = adopt_allocator(L);
     nb_adopted *d;
@@ -844,7 +853,7 @@ static int push_blob_adopted(lua_State *L, nb_xfer *x, unsigned i)
     size_t len, cap;
     void *base;
     if (!a || !(d = calloc(1, sizeof *d))) return 0;
-    if (nb_xfer_blob_adopt(x, i, &data, &len, &base, &cap) != 0) {
+    if (nb_blobs_adopt(bs, i, &data, &len, &base, &cap) != 0) {
         free(d);
         return 0;
     }
@@ -863,51 +872,107 @@ static int push_blob_adopted(lua_State *L, nb_xfer *x, unsigned i)
 /* Pushes memory blob i as a Lua string; the C side lets go of it. Big
  * blobs are adopted (above) unless copy is set; otherwise, for a moment,
  * both exist. */
-static void push_blob_bytes(lua_State *L, nb_xfer *x, unsigned i, const uint8_t *p, size_t n,
+static void push_blob_bytes(lua_State *L, nb_blobs *bs, unsigned i, const uint8_t *p, size_t n,
                             int copy)
 {
 #if NB_ADOPT_STRINGS
-    if (!copy && n >= NB_ADOPT_MIN && push_blob_adopted(L, x, i)) return;
+    if (!copy && n >= NB_ADOPT_MIN && push_blob_adopted(L, bs, i)) return;
 #else
     (void)copy;
 #endif
-    lua_pushlstring(L, (const char *)p, n); /* may raise: the transfer still owns p */
-    nb_xfer_blob_drop(x, i);
+    lua_pushlstring(L, (const char *)p, n); /* may raise: the set still owns p */
+    nb_blobs_drop(bs, i);
 }
 
-/*** Blob i (1-based): its bytes (moved out of C) or its temp file path.
- * copy (optional, boolean): copy the bytes instead of adopting the blob's
- * memory as the string (see "adopting blobs").
- * @treturn string bytes|path @treturn string "data"|"file" */
-static int xfer_blob(lua_State *L)
+/* Blob i (1-based, argument 2) of bs: its bytes (moved out of C) or its
+ * temp file path, then "data" or "file". Argument 3, copy: copy the bytes
+ * instead of adopting the blob's memory (see "adopting blobs"). */
+static int push_blob(lua_State *L, nb_blobs *bs)
 {
-    nb_xfer *x = live_xfer(L);
     lua_Integer i = luaL_checkinteger(L, 2);
     const char *path;
     const uint8_t *p;
     size_t n;
-    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_xfer_blob_count(x), 2, "no such blob");
-    path = nb_xfer_blob_path(x, (unsigned)(i - 1));
+    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_blobs_count(bs), 2, "no such blob");
+    path = nb_blobs_path(bs, (unsigned)(i - 1));
     if (path) {
         lua_pushstring(L, path);
         lua_pushliteral(L, "file");
         return 2;
     }
-    p = nb_xfer_blob_data(x, (unsigned)(i - 1), &n);
+    p = nb_blobs_data(bs, (unsigned)(i - 1), &n);
     if (!p) return luaL_error(L, "blob %d was already taken", (int)i);
-    push_blob_bytes(L, x, (unsigned)(i - 1), p, n, lua_toboolean(L, 3));
+    push_blob_bytes(L, bs, (unsigned)(i - 1), p, n, lua_toboolean(L, 3));
     lua_pushliteral(L, "data");
     return 2;
 }
 
+/* The caller keeps blob i's (argument 2) temp file: it will not be deleted. */
+static int keep_blob_file(lua_State *L, nb_blobs *bs)
+{
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_blobs_count(bs), 2, "no such blob");
+    nb_blobs_take_path(bs, (unsigned)(i - 1));
+    return 0;
+}
+
+/*** Blob i (1-based) of a finished response: bytes|path, "data"|"file".
+ * copy (optional): copy instead of adopting. */
+static int xfer_blob(lua_State *L) { return push_blob(L, nb_xfer_blobs(live_xfer(L))); }
+
 /*** The caller keeps blob i's temp file (it will not be deleted). */
-static int xfer_keep_file(lua_State *L)
+static int xfer_keep_file(lua_State *L) { return keep_blob_file(L, nb_xfer_blobs(live_xfer(L))); }
+
+/* ------------------------------------------------------------------ stream events */
+
+/*** The oldest stream event that arrived, or nil (none yet, or the worker
+ * holds the lock at this instant: ask again on the next poll). Never waits.
+ * @treturn string skeleton @treturn nanobanana.Event its blobs */
+static int xfer_next_event(lua_State *L)
 {
     nb_xfer *x = live_xfer(L);
-    lua_Integer i = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_xfer_blob_count(x), 2, "no such blob");
-    nb_xfer_blob_take_path(x, (unsigned)(i - 1));
+    event_box *b;
+    const char *sk;
+    size_t n;
+    /* the box exists before the event is taken: nothing leaks if Lua raises */
+    b = nb_newuserdata(L, sizeof *b);
+    b->ev = NULL;
+    luaL_setmetatable(L, EVENT_MT);
+    b->ev = nb_xfer_next_event(x);
+    if (!b->ev) {
+        lua_pushnil(L);
+        return 1;
+    }
+    sk = nb_event_skeleton(b->ev, &n);
+    lua_pushlstring(L, sk, n);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static nb_event *live_event(lua_State *L)
+{
+    event_box *b = luaL_checkudata(L, 1, EVENT_MT);
+    luaL_argcheck(L, b->ev != NULL, 1, "closed nanobanana.Event");
+    return b->ev;
+}
+
+/*** Blob i of the event, as Xfer:blob. */
+static int event_blob(lua_State *L) { return push_blob(L, nb_event_blobs(live_event(L))); }
+static int event_keep_file(lua_State *L) { return keep_blob_file(L, nb_event_blobs(live_event(L))); }
+
+static int event_close(lua_State *L)
+{
+    event_box *b = luaL_checkudata(L, 1, EVENT_MT);
+    nb_event_free(b->ev); /* deletes the temp files not kept */
+    b->ev = NULL;
     return 0;
+}
+
+static int event_tostring(lua_State *L)
+{
+    event_box *b = luaL_checkudata(L, 1, EVENT_MT);
+    lua_pushfstring(L, "nanobanana.Event (%p)%s", (void *)b, b->ev ? "" : " closed");
+    return 1;
 }
 
 /* ------------------------------------------------------------------ module */
@@ -932,12 +997,24 @@ static const luaL_Reg xfer_methods[] = {
     {"result", xfer_result},
     {"blob", xfer_blob},
     {"keep_file", xfer_keep_file},
+    {"next_event", xfer_next_event},
     {"close", xfer_close},
     {"__gc", xfer_close},
 #if NB_HAVE_CLOSE
     {"__close", xfer_close},
 #endif
     {"__tostring", xfer_tostring},
+    {NULL, NULL}};
+
+static const luaL_Reg event_methods[] = {
+    {"blob", event_blob},
+    {"keep_file", event_keep_file},
+    {"close", event_close},
+    {"__gc", event_close},
+#if NB_HAVE_CLOSE
+    {"__close", event_close},
+#endif
+    {"__tostring", event_tostring},
     {NULL, NULL}};
 
 static const luaL_Reg functions[] = {
@@ -969,6 +1046,7 @@ NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
     if (nb_transport_global_init() != 0) return luaL_error(L, "libcurl global init failed");
     new_type(L, ENGINE_MT, engine_methods);
     new_type(L, XFER_MT, xfer_methods);
+    new_type(L, EVENT_MT, event_methods);
     luaL_newmetatable(L, SCANBOX_MT);
     lua_pushcfunction(L, scanbox_gc);
     lua_setfield(L, -2, "__gc");

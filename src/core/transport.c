@@ -16,6 +16,7 @@
 #include "transport.h"
 #include "b64.h"
 #include "scan.h"
+#include "sse.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -169,6 +170,21 @@ typedef struct nb_blob {
     uint64_t bytes;
 } nb_blob;
 
+/* A set of blobs: a response's, or one stream event's. */
+struct nb_blobs {
+    nb_blob *v;
+    unsigned n, cap;
+};
+
+/* One stream event (SSE) whose JSON ended: its skeleton and its blobs.
+ * Made by the worker, queued on the transfer (e->mu), then the caller's. */
+struct nb_event {
+    char *skeleton;
+    size_t len;
+    nb_blobs blobs;
+    nb_event *next;
+};
+
 typedef struct nb_upseg {
     nb_seg_kind kind;
     const char *ptr;
@@ -212,8 +228,12 @@ struct nb_xfer {
     uint64_t body_bytes, max_body;
     char *blob_dir;
     int flush_blobs;
-    nb_blob *blobs;
-    unsigned nblobs, cap_blobs;
+    nb_blobs blobs;           /* the response's; in a stream, the current event's */
+    int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
+                               * 2 SSE, 3 the body is plain JSON after all */
+    nb_sse *sse_parser;
+    uint64_t sse_event_bytes; /* bytes of the current event's data */
+    nb_event *ev_head, *ev_tail; /* finished events not yet taken (e->mu) */
 
     /* outcome */
     int done;
@@ -243,6 +263,7 @@ struct nb_engine {
     size_t ntrash, captrash;
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
+    unsigned long event_seq, event_seq_seen; /* stream events queued; as of the last perform() */
 };
 
 /* ------------------------------------------------------------------ engine */
@@ -458,11 +479,35 @@ nb_xfer *nb_engine_next_done(nb_engine *e)
 static void close_blob_files(nb_xfer *x)
 {
     unsigned i;
-    for (i = 0; i < x->nblobs; i++)
-        if (x->blobs[i].fd >= 0) {
-            close(x->blobs[i].fd);
-            x->blobs[i].fd = -1;
+    for (i = 0; i < x->blobs.n; i++)
+        if (x->blobs.v[i].fd >= 0) {
+            close(x->blobs.v[i].fd);
+            x->blobs.v[i].fd = -1;
         }
+}
+
+/* Frees a blob set: closes files, deletes temp files not taken, unmaps. */
+static void blobs_free(nb_blobs *bs)
+{
+    unsigned i;
+    for (i = 0; i < bs->n; i++) {
+        nb_blob *b = &bs->v[i];
+        if (b->fd >= 0) close(b->fd);
+        if (b->path && !b->taken) unlink(b->path);
+        free(b->path);
+        map_free(&b->mem);
+    }
+    free(bs->v);
+    bs->v = NULL;
+    bs->n = bs->cap = 0;
+}
+
+void nb_event_free(nb_event *ev)
+{
+    if (!ev) return;
+    blobs_free(&ev->blobs);
+    free(ev->skeleton);
+    free(ev);
 }
 
 static void close_upload_files(nb_xfer *x)
@@ -551,7 +596,18 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->new_connections);
     if (x->mode == 0) /* empty body */
         x->mode = (x->status >= 200 && x->status < 300) ? 1 : 2;
-    if (x->mode == 1) {
+    if (x->mode == 1 && x->sse == 2) {
+        /* the stream ended: between events, or inside one */
+        if (nb_sse_finish(x->sse_parser) != 0) {
+            snprintf(m, sizeof m, "the stream ended inside event %llu",
+                     (unsigned long long)nb_sse_events(x->sse_parser) + 1);
+            finish(x, NB_KIND_INVALID_RESPONSE, m);
+            return;
+        }
+    } else if (x->mode == 1 && x->sse == 1) {
+        finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
+        return;
+    } else if (x->mode == 1) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
@@ -585,9 +641,9 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         return running;
     }
     pthread_mutex_lock(&e->mu);
-    if (!e->done_head) {
-        /* until a transfer finishes; with nothing in flight this is a plain
-         * sleep (retry back-off waits here) */
+    if (!e->done_head && e->event_seq == e->event_seq_seen) {
+        /* until a transfer finishes or a stream event arrives; with nothing
+         * in flight this is a plain sleep (retry back-off waits here) */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
@@ -598,6 +654,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         }
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
+    e->event_seq_seen = e->event_seq;
     running = e->running_seen = e->running;
     pthread_mutex_unlock(&e->mu);
     return running;
@@ -658,15 +715,15 @@ static int sink_begin(void *ud, unsigned idx)
 {
     nb_xfer *x = ud;
     nb_blob *b;
-    if (idx != x->nblobs) return 1;
-    if (x->nblobs == x->cap_blobs) {
-        unsigned nc = x->cap_blobs ? x->cap_blobs * 2 : 4;
-        nb_blob *nbp = realloc(x->blobs, nc * sizeof *nbp);
+    if (idx != x->blobs.n) return 1;
+    if (x->blobs.n == x->blobs.cap) {
+        unsigned nc = x->blobs.cap ? x->blobs.cap * 2 : 4;
+        nb_blob *nbp = realloc(x->blobs.v, nc * sizeof *nbp);
         if (!nbp) return 1;
-        x->blobs = nbp;
-        x->cap_blobs = nc;
+        x->blobs.v = nbp;
+        x->blobs.cap = nc;
     }
-    b = &x->blobs[x->nblobs++];
+    b = &x->blobs.v[x->blobs.n++];
     memset(b, 0, sizeof *b);
     b->fd = -1;
     if (x->blob_dir) {
@@ -690,7 +747,7 @@ static int sink_begin(void *ud, unsigned idx)
 static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs[idx];
+    nb_blob *b = &x->blobs.v[idx];
     b->bytes += n;
     if (b->fd >= 0) {
         while (n > 0) {
@@ -717,7 +774,7 @@ static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
 static int sink_end(void *ud, unsigned idx, uint64_t total)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs[idx];
+    nb_blob *b = &x->blobs.v[idx];
     (void)total;
     if (b->fd >= 0) {
 #ifdef SYNC_FILE_RANGE_WRITE
@@ -737,6 +794,76 @@ static int sink_end(void *ud, unsigned idx, uint64_t total)
     return 0;
 }
 
+/* ------------------------------------------------------------------ stream events (SSE sink) */
+
+/* The scanner failed on x's body (or, streaming, on the current event). */
+static void scan_failed(nb_xfer *x)
+{
+    uint64_t off = 0;
+    const char *em = nb_scan_error(x->scan, &off);
+    if (x->abort_kind != NB_OK) return; /* a blob sink aborted: its message stands */
+    if (x->sse == 2)
+        snprintf(x->msg, sizeof x->msg, "stream event %llu: %s at byte %llu",
+                 (unsigned long long)nb_sse_events(x->sse_parser) + 1, em ? em : "malformed JSON",
+                 (unsigned long long)off);
+    else
+        snprintf(x->msg, sizeof x->msg, "%s at byte %llu", em ? em : "malformed body",
+                 (unsigned long long)off);
+    x->abort_kind = NB_KIND_INVALID_RESPONSE;
+}
+
+static int sse_data(void *ud, const char *p, size_t n)
+{
+    nb_xfer *x = ud;
+    x->sse_event_bytes += n;
+    if (nb_scan_feed(x->scan, p, n) != NB_SCAN_OK) {
+        scan_failed(x);
+        return 1;
+    }
+    return 0;
+}
+
+/* An event ended: its skeleton and blobs become an nb_event, queued for
+ * the caller; the scanner starts over for the next one. */
+static int sse_event_end(void *ud)
+{
+    nb_xfer *x = ud;
+    nb_engine *e = x->engine;
+    nb_event *ev;
+    const char *sk;
+    size_t len;
+    if (nb_scan_finish(x->scan) != NB_SCAN_OK) {
+        scan_failed(x);
+        return 1;
+    }
+    sk = nb_scan_skeleton(x->scan, &len);
+    ev = calloc(1, sizeof *ev);
+    if (ev) ev->skeleton = malloc(len + 1);
+    if (!ev || !ev->skeleton) {
+        free(ev);
+        snprintf(x->msg, sizeof x->msg, "out of memory");
+        x->abort_kind = NB_KIND_TOO_LARGE;
+        return 1;
+    }
+    memcpy(ev->skeleton, sk, len);
+    ev->skeleton[len] = 0;
+    ev->len = len;
+    ev->blobs = x->blobs; /* the event's blobs move with it */
+    memset(&x->blobs, 0, sizeof x->blobs);
+    nb_scan_reset(x->scan);
+    x->sse_event_bytes = 0;
+    if (e) lock(e);
+    if (x->ev_tail) x->ev_tail->next = ev;
+    else x->ev_head = ev;
+    x->ev_tail = ev;
+    if (e) {
+        e->event_seq++;
+        if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        unlock(e);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ libcurl callbacks */
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -747,6 +874,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) x->headers.len = 0;
     if (x->headers.len + len <= NB_HEADERS_CAP) buf_add(&x->headers, p, len);
     return len;
+}
+
+/* 2xx body bytes: to the SSE parser (streams) or the scanner. 0 or -1. */
+static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
+{
+    if (x->sse == 2) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
+    if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
+        scan_failed(x);
+        return -1;
+    }
+    return 0;
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -788,16 +926,34 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         }
         return len;
     }
-    if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
-        uint64_t off = 0;
-        const char *em = nb_scan_error(x->scan, &off);
-        if (x->abort_kind == NB_OK) { /* the scanner itself failed, not a sink */
-            snprintf(x->msg, sizeof x->msg, "%s at byte %llu", em ? em : "malformed body",
-                     (unsigned long long)off);
-            x->abort_kind = NB_KIND_INVALID_RESPONSE;
+    if (x->sse == 1) {
+        /* a stream was asked for: SSE, unless the body is plain JSON (an
+         * object, or the array streamGenerateContent sends without
+         * alt=sse), as some gateways answer; leading blanks decide nothing */
+        size_t i = 0;
+        while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;
+        if (i == len) return len;
+        p += i;
+        len -= i;
+        if (p[0] == '{' || p[0] == '[') {
+            x->sse = 3;
+        } else {
+            nb_sse_sink ss;
+            ss.data = sse_data;
+            ss.event_end = sse_event_end;
+            ss.ud = x;
+            x->sse_parser = nb_sse_new(&ss);
+            if (!x->sse_parser) {
+                snprintf(x->msg, sizeof x->msg, "out of memory");
+                x->abort_kind = NB_KIND_TOO_LARGE;
+                return 0;
+            }
+            x->sse = 2;
         }
-        return 0;
+        if (nb_feed_body(x, p, len) != 0) return 0;
+        return size * n;
     }
+    if (nb_feed_body(x, p, len) != 0) return 0;
     return len;
 }
 
@@ -917,7 +1073,6 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 
 static void xfer_release(nb_xfer *x)
 {
-    unsigned i;
     size_t j;
     if (x->easy) curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->hdrs);
@@ -929,16 +1084,15 @@ static void xfer_release(nb_xfer *x)
     free(x->stage);
     free(x->raw);
     nb_scan_free(x->scan);
+    nb_sse_free(x->sse_parser);
     free(x->raw_body.p);
     free(x->headers.p);
-    for (i = 0; i < x->nblobs; i++) {
-        nb_blob *b = &x->blobs[i];
-        if (b->fd >= 0) close(b->fd);
-        if (b->path && !b->taken) unlink(b->path);
-        free(b->path);
-        map_free(&b->mem);
+    blobs_free(&x->blobs);
+    while (x->ev_head) {
+        nb_event *ev = x->ev_head;
+        x->ev_head = ev->next;
+        nb_event_free(ev);
     }
-    free(x->blobs);
     free(x->blob_dir);
     free(x);
 }
@@ -1024,6 +1178,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
+    x->sse = o->stream ? 1 : 0;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1175,30 +1330,32 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len)
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2; }
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
-unsigned nb_xfer_blob_count(const nb_xfer *x) { return x->nblobs; }
+nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
+unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }
 
-const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len)
+const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len)
 {
     *len = 0;
-    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken) return NULL;
-    *len = x->blobs[i].mem.len;
-    return x->blobs[i].mem.p ? x->blobs[i].mem.p + NB_BLOB_LEAD : (const uint8_t *)"";
+    if (i >= bs->n || bs->v[i].path || bs->v[i].taken) return NULL;
+    *len = bs->v[i].mem.len;
+    return bs->v[i].mem.p ? bs->v[i].mem.p + NB_BLOB_LEAD : (const uint8_t *)"";
 }
 
-void nb_xfer_blob_drop(nb_xfer *x, unsigned i)
+void nb_blobs_drop(nb_blobs *bs, unsigned i)
 {
-    if (i >= x->nblobs || x->blobs[i].path) return;
-    map_free(&x->blobs[i].mem);
-    x->blobs[i].taken = 1;
+    if (i >= bs->n || bs->v[i].path) return;
+    map_free(&bs->v[i].mem);
+    bs->v[i].taken = 1;
 }
 
-int nb_xfer_blob_adopt(nb_xfer *x, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap)
+int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap)
 {
     nb_blob *b;
-    if (i >= x->nblobs || x->blobs[i].path || x->blobs[i].taken || !x->blobs[i].mem.p) return -1;
-    b = &x->blobs[i];
+    if (i >= bs->n || bs->v[i].path || bs->v[i].taken || !bs->v[i].mem.p) return -1;
+    b = &bs->v[i];
     *data = b->mem.p + NB_BLOB_LEAD;
     *len = b->mem.len;
     *base = b->mem.p;
@@ -1214,13 +1371,38 @@ void nb_blob_release(void *base, size_t cap)
     if (base) munmap(base, cap);
 }
 
-const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i)
+const char *nb_blobs_path(const nb_blobs *bs, unsigned i)
 {
-    if (i >= x->nblobs) return NULL;
-    return x->blobs[i].path;
+    if (i >= bs->n) return NULL;
+    return bs->v[i].path;
 }
 
-void nb_xfer_blob_take_path(nb_xfer *x, unsigned i)
+void nb_blobs_take_path(nb_blobs *bs, unsigned i)
 {
-    if (i < x->nblobs && x->blobs[i].path) x->blobs[i].taken = 1;
+    if (i < bs->n && bs->v[i].path) bs->v[i].taken = 1;
 }
+
+/* ------------------------------------------------------------------ stream events */
+
+nb_event *nb_xfer_next_event(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    nb_event *ev;
+    if (e && e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    ev = x->ev_head;
+    if (ev) {
+        x->ev_head = ev->next;
+        if (!x->ev_head) x->ev_tail = NULL;
+        ev->next = NULL;
+    }
+    if (e && e->have_thread) pthread_mutex_unlock(&e->mu);
+    return ev;
+}
+
+const char *nb_event_skeleton(const nb_event *ev, size_t *len)
+{
+    *len = ev->len;
+    return ev->skeleton;
+}
+
+nb_blobs *nb_event_blobs(nb_event *ev) { return &ev->blobs; }

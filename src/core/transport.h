@@ -69,6 +69,8 @@ typedef struct nb_xfer_opts {
                               * ends (a blob that will be renamed over an
                               * existing file: ext4 would otherwise flush it
                               * inside the caller's rename) */
+    int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
+                              * which some gateways send): see nb_event */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
     const char *proxy, *ca_file, *ca_path; /* NULL: libcurl defaults */
     int insecure;            /* 1: skip TLS verification (tests only) */
@@ -156,30 +158,52 @@ long nb_xfer_status(const nb_xfer *x);         /* HTTP status, 0 if none */
 const char *nb_xfer_http_version(const nb_xfer *x); /* "1.1", "2", ... or "" */
 long nb_xfer_new_connections(const nb_xfer *x); /* connections this one opened (0: reused) */
 const char *nb_xfer_headers(const nb_xfer *x, size_t *len); /* raw, last response */
-/* 2xx: the skeleton JSON (scan.h). Other statuses: the raw body (capped). */
+/* 2xx: the skeleton JSON (scan.h); none for an SSE stream (see nb_event).
+ * Other statuses: the raw body (capped). */
 const char *nb_xfer_body(const nb_xfer *x, size_t *len);
 int nb_xfer_body_is_skeleton(const nb_xfer *x);
 uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 
-unsigned nb_xfer_blob_count(const nb_xfer *x);
+int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream */
+
+/* ---- blobs: the images of a response (or of one stream event)
+ * A set is owned by its transfer (nb_xfer_blobs, valid once done) or by
+ * its event (nb_event_blobs); i is 0-based. */
+typedef struct nb_blobs nb_blobs;
+nb_blobs *nb_xfer_blobs(nb_xfer *x);
+unsigned nb_blobs_count(const nb_blobs *bs);
 /* Memory blob: data and length (NULL if the blob is a file or was taken). */
-const uint8_t *nb_xfer_blob_data(const nb_xfer *x, unsigned i, size_t *len);
+const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len);
 /* Frees memory blob i without copying it. */
-void nb_xfer_blob_drop(nb_xfer *x, unsigned i);
+void nb_blobs_drop(nb_blobs *bs, unsigned i);
 /* Zero-copy hand-over of memory blob i: the blob's mapping becomes the
- * CALLER's, who releases it with nb_blob_release(*base, *cap); the
- * transfer forgets it (as if taken). *data (*len bytes) lies inside
+ * CALLER's, who releases it with nb_blob_release(*base, *cap); the set
+ * forgets it (as if taken). *data (*len bytes) lies inside
  * [*base, *base + *cap) with at least NB_BLOB_LEAD writable bytes before it
  * and at least one after it, so the mapping can become an object with a
  * header and a terminator (the binding turns it into a Lua string).
  * Returns 0; -1 (nothing changes) if blob i is a file, taken or empty. */
 #define NB_BLOB_LEAD 4096
-int nb_xfer_blob_adopt(nb_xfer *x, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
+int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
 void nb_blob_release(void *base, size_t cap);
 /* File blob: its temporary path (NULL if in memory). */
-const char *nb_xfer_blob_path(const nb_xfer *x, unsigned i);
+const char *nb_blobs_path(const nb_blobs *bs, unsigned i);
 /* The caller takes responsibility for the file (it will not be deleted). */
-void nb_xfer_blob_take_path(nb_xfer *x, unsigned i);
+void nb_blobs_take_path(nb_blobs *bs, unsigned i);
+
+/* ---- stream events (opts.stream): each SSE event is scanned like a whole
+ * response; when its JSON ends, its skeleton and its blobs become an
+ * nb_event queued on the transfer, while the transfer goes on. */
+typedef struct nb_event nb_event;
+/* Pops the oldest finished event: the CALLER owns it and frees it with
+ * nb_event_free() (which deletes its temp files not taken). NULL when there
+ * is none, or when the worker holds the lock at this instant (never
+ * waits). Events may be taken while the transfer runs and after it is done;
+ * nb_engine_perform(wait) also returns early when one arrives. */
+nb_event *nb_xfer_next_event(nb_xfer *x);
+const char *nb_event_skeleton(const nb_event *ev, size_t *len); /* owned by ev */
+nb_blobs *nb_event_blobs(nb_event *ev);                           /* owned by ev */
+void nb_event_free(nb_event *ev);
 
 #ifdef __cplusplus
 }
