@@ -1232,6 +1232,8 @@ FAULTS = {
     "huge": "success with a noise PNG of ARG bytes (default 64M)",
     "no_candidates": "200, {\"usageMetadata\": {...}} only",
     "not_json_200": "200 text/plain 'OK'",
+    "no_sse": "a stream request with alt=sse answered as one without it: "
+              "one JSON array of the chunks (as some gateways do)",
     "echo_auth": "400 whose message echoes the credentials received "
                  "(works with any key)",
 }
@@ -1777,7 +1779,8 @@ class App:
             rec["fault"], rec["fault_arg"] = fault.name, fault.arg
         if self.cfg.latency:
             STOP.wait(self.cfg.latency)
-        sse = stream and ctx.query.get("alt") == "sse"
+        sse = (stream and ctx.query.get("alt") == "sse"
+               and not (fault and fault.name == "no_sse"))
         return self._reply(ctx, plan, fault, stream, sse, rec)
 
     def _echo_auth_wanted(self, parsed):

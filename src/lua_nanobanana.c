@@ -925,8 +925,10 @@ static int xfer_keep_file(lua_State *L) { return keep_blob_file(L, nb_xfer_blobs
 
 /* ------------------------------------------------------------------ stream events */
 
-/*** The oldest stream event that arrived, or nil (none yet, or the worker
- * holds the lock at this instant: ask again on the next poll). Never waits.
+/*** The oldest stream event that arrived, or nil (none yet, or, unless
+ * wait is true, the worker holds the lock at this instant: ask again on the
+ * next poll). wait: take the lock even if that means waiting a moment (for
+ * a transfer that is done, so that no event is missed).
  * @treturn string skeleton @treturn nanobanana.Event its blobs */
 static int xfer_next_event(lua_State *L)
 {
@@ -938,7 +940,7 @@ static int xfer_next_event(lua_State *L)
     b = nb_newuserdata(L, sizeof *b);
     b->ev = NULL;
     luaL_setmetatable(L, EVENT_MT);
-    b->ev = nb_xfer_next_event(x);
+    b->ev = nb_xfer_next_event(x, lua_toboolean(L, 2));
     if (!b->ev) {
         lua_pushnil(L);
         return 1;

@@ -108,6 +108,7 @@ function M.new(opts, level)
   self._engine = core.engine()
   self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
   self._by_xfer = {}   -- transfer -> request
+  self._evreqs = {}    -- streaming requests with events to fire
   self._qhead, self._qtail = nil, nil -- finished requests whose on_done is due
   return self
 end
@@ -183,6 +184,12 @@ function Client:_start(prompt, opts, level, on_finish)
   local model = req.model
   req._on_finish = on_finish
 
+  local stream = opts.stream or (opts.stream == nil and opts.on_event ~= nil)
+  if opts.on_event ~= nil and not stream then options.fail(level, "on_event needs stream = true") end
+  if stream then
+    req._stream, req._on_event, req._chunks, req._evq = true, opts.on_event, {}, {}
+  end
+
   local body, nimg = wire.build(prompt, opts, level)
   if not body then
     req:_finish(nil, nimg)
@@ -193,7 +200,8 @@ function Client:_start(prompt, opts, level, on_finish)
   self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local timeout = opts.timeout or self.timeout
   req._spec = {
-    url = self:url(model), headers = self:_headers(timeout), body = segs,
+    url = stream and (self:url(model, "streamGenerateContent") .. "?alt=sse") or self:url(model),
+    stream = stream or nil, headers = self:_headers(timeout), body = segs,
     timeout = timeout, connect_timeout = opts.connect_timeout or self.connect_timeout,
     stall = opts.stall_timeout or self.stall_timeout, max_bytes = self.max_response_bytes,
     proxy = self.proxy, ca_file = self.ca_file, ca_path = self.ca_path,
@@ -210,6 +218,7 @@ end
 
 function Request:_attempt()
   local c = self._client
+  if self._stream then self._chunks, self._stream_err = {}, nil end
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
@@ -243,7 +252,9 @@ function Request:_on_xfer_done(x)
   x:progress(self.progress)
   local r = x:result()
   local res, err
-  if r.kind ~= "ok" then
+  if self._stream then
+    res, err = self:_stream_done(x, r, secrets)
+  elseif r.kind ~= "ok" then
     err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
   elseif not r.skeleton then
     err = result.http_error(r.status, r.body, r.headers, secrets)
@@ -277,7 +288,9 @@ function Request:_on_xfer_done(x)
   if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
   if err then
     err.attempts = self.attempts
-    if self.state == "running" and retryable(err) and self.attempts <= self._retries then
+    -- a stream is retried only before its first event arrived
+    local fresh = not (self._stream and #self._chunks > 0)
+    if self.state == "running" and fresh and retryable(err) and self.attempts <= self._retries then
       local delay = err.retry_after
       if delay and delay > c.max_retry_delay then
         return self:_finish(nil, err)
@@ -293,11 +306,123 @@ function Request:_on_xfer_done(x)
   return self:_finish(res, err)
 end
 
+-- ---------------------------------------------------------------- streams
+
+-- A blob of a stream event: in memory as usual; with output=, the first
+-- final image stays in its temp file (placed at the end), every other image
+-- is read into memory now (the event deletes its files when closed).
+function Request:_event_blob(ev, i, part)
+  local c = self._client
+  local v, how = ev:blob(i, not c.zero_copy)
+  if how ~= "file" then return v, how end
+  if part.thought ~= true and not self._kept then
+    ev:keep_file(i)
+    self._kept = v
+    return v, how
+  end
+  local f, ferr = io.open(v, "rb")
+  if not f then return ferr, nil end
+  local bytes = f:read("a")
+  f:close()
+  return bytes, "data"
+end
+
+-- One decoded response of a stream: kept for the merge, its parts queued as
+-- events (fired by poll()).
+function Request:_add_chunk(decoded)
+  self._chunks[#self._chunks + 1] = decoded
+  if self._on_event then
+    local q = self._evq
+    for _, e in ipairs(result.events(decoded)) do q[#q + 1] = e end
+    self._client._evreqs[self] = true
+  end
+end
+
+-- Takes the events the engine has for this stream (all of them when wait).
+function Request:_pull_events(x, wait)
+  local c = self._client
+  local secrets = c:_secrets()
+  while true do
+    local sk, ev = x:next_event(wait)
+    if not sk then return end
+    local decoded, err = result.decode(sk, 200, nil, secrets)
+    if decoded then
+      decoded, err = result.materialize(decoded, function(i, part) return self:_event_blob(ev, i, part) end, secrets)
+    end
+    ev:close()
+    if decoded then
+      if not self._stream_err then self:_add_chunk(decoded) end
+    else
+      self._stream_err = self._stream_err or err -- the first error stands
+    end
+  end
+end
+
+-- The end of a stream: its merged result, or the error.
+function Request:_stream_done(x, r, secrets)
+  self:_pull_events(x, true)
+  if self._stream_err then return nil, self._stream_err end
+  if r.kind ~= "ok" then
+    return nil, errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
+  end
+  if not r.sse and not r.skeleton then return nil, result.http_error(r.status, r.body, r.headers, secrets) end
+  if not r.sse then
+    -- plain JSON instead of SSE (some gateways): one response, or an array of them
+    local decoded, err = result.decode(r.body, r.status, r.headers, secrets)
+    if not decoded then return nil, err end
+    local list = decoded[1] ~= nil and decoded or { decoded }
+    for _, d in ipairs(list) do
+      if type(d) ~= "table" then
+        return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
+      end
+      local ok, merr = result.materialize(d, function(i, part) return self:_event_blob(x, i, part) end, secrets)
+      if not ok then return nil, merr end
+      self:_add_chunk(d)
+    end
+  end
+  if #self._chunks == 0 then
+    return nil, errors.new("invalid_response", { message = "the stream ended without a response", status = r.status }, secrets)
+  end
+  local res, err = result.from_response(result.merge(self._chunks), r.status, secrets)
+  if res then res.chunks = #self._chunks end
+  if res and self._output then
+    local first = res.images[1]
+    if not first.path then -- a final image came, but not first: cannot happen; be safe
+      return nil, errors.new("io", { message = "the output image was not kept" }, secrets)
+    end
+    local ok, msg = place_output(self._client._engine, res, self._output)
+    if not ok then return nil, errors.new("io", { message = tostring(msg) }, secrets) end
+    self._kept = nil
+  end
+  return res, err
+end
+
+-- Fires the queued stream events (inside poll()), in order, one request at
+-- a time; an error in on_event reaches poll's caller, the queue stays sound.
+function Client:_fire_events()
+  while true do
+    local req = next(self._evreqs)
+    if not req then return end
+    local q = req._evq
+    if #q == 0 then
+      self._evreqs[req] = nil
+    else
+      local ev = table.remove(q, 1)
+      if #q == 0 then self._evreqs[req] = nil end
+      req._on_event(ev)
+    end
+  end
+end
+
 function Request:_finish(res, err)
   if self._finished then return end
   local c = self._client
   self._finished = true
   self._retry_at = nil
+  if self._kept then -- a stream's output= image that will not be placed
+    os.remove(self._kept)
+    self._kept = nil
+  end
   self.progress.elapsed = core.now() - self._t0
   self.progress.phase = "done"
   if res then
@@ -391,6 +516,7 @@ function Client:_collect(budget)
   local due = {}
   for req in pairs(self._reqs) do
     if req._retry_at and now >= req._retry_at then due[#due + 1] = req end
+    if req._stream and req._xfer then req:_pull_events(req._xfer, false) end
   end
   for _, req in ipairs(due) do
     req._retry_at = nil
@@ -427,6 +553,7 @@ function Client:poll()
       end
     end
   end
+  self:_fire_events()
   self:_fire_done()
   local n = 0
   for _ in pairs(self._reqs) do n = n + 1 end
@@ -448,6 +575,20 @@ function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
 
 --- One blocking call: start, then wait.
 function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
+
+--- One blocking streamed call: on_event(ev) fires for every part as it
+-- arrives (ev.type "text" | "thought" | "image", ev.text or ev.image,
+-- ev.part); returns the merged result.
+function Client:stream(prompt, opts, on_event)
+  if on_event ~= nil and type(on_event) ~= "function" then
+    error("nanobanana: stream(prompt, opts, on_event): on_event must be a function", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.stream = true
+  if on_event then o.on_event = on_event end
+  return self:_start(prompt, o, 2):wait()
+end
 
 --- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
 function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end

@@ -48,7 +48,8 @@ M.CALL = {
   imageConfig = "table", images = "table", contents = "table", generationConfig = "table",
   systemInstruction = "table|string", safetySettings = "table", tools = "table",
   toolConfig = "table", cachedContent = "string", model = "string", output = "string",
-  on_progress = "function", on_done = "function", timeout = "number", retries = "number",
+  on_progress = "function", on_done = "function", on_event = "function", stream = "boolean",
+  timeout = "number", retries = "number",
   connect_timeout = "number", stall_timeout = "number",
 }
 

@@ -1384,11 +1384,14 @@ void nb_blobs_take_path(nb_blobs *bs, unsigned i)
 
 /* ------------------------------------------------------------------ stream events */
 
-nb_event *nb_xfer_next_event(nb_xfer *x)
+nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
 {
     nb_engine *e = x->engine;
     nb_event *ev;
-    if (e && e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    if (e && e->have_thread) {
+        if (wait) pthread_mutex_lock(&e->mu);
+        else if (pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    }
     ev = x->ev_head;
     if (ev) {
         x->ev_head = ev->next;

@@ -197,10 +197,11 @@ void nb_blobs_take_path(nb_blobs *bs, unsigned i);
 typedef struct nb_event nb_event;
 /* Pops the oldest finished event: the CALLER owns it and frees it with
  * nb_event_free() (which deletes its temp files not taken). NULL when there
- * is none, or when the worker holds the lock at this instant (never
- * waits). Events may be taken while the transfer runs and after it is done;
- * nb_engine_perform(wait) also returns early when one arrives. */
-nb_event *nb_xfer_next_event(nb_xfer *x);
+ * is none, or, with wait 0, when the worker holds the lock at this instant
+ * (wait 0 never waits; use wait 1 once the transfer is done, to be sure to
+ * get every event). Events may be taken while the transfer runs and after
+ * it is done; nb_engine_perform(wait) also returns early when one arrives. */
+nb_event *nb_xfer_next_event(nb_xfer *x, int wait);
 const char *nb_event_skeleton(const nb_event *ev, size_t *len); /* owned by ev */
 nb_blobs *nb_event_blobs(nb_event *ev);                           /* owned by ev */
 void nb_event_free(nb_event *ev);
