@@ -10,7 +10,10 @@
 //     SDK adds on its own (SDK_ADDS, below) are removed from the SDK's body;
 //   * the final images have the same bytes (sha256) on both sides (and match
 //     what the server says it sent), with the same declared MIME types, the
-//     same number of thought parts and the same text.
+//     same number of thought parts and the same text;
+//   * streamed (generateContentStream vs client:stream): the same endpoint and
+//     query (alt=sse), the same body, the same parts in the same order, and
+//     the same image bytes.
 //
 // Run from the repo root:  node --test spec/sdk/
 // Needs: `npm ci` in spec/sdk, python3, lua5.4 with lua-cjson, and nanobanana
@@ -209,6 +212,41 @@ async function nbGenerate({ model, prompt, imagePaths = [], imageConfig, generat
   return out;
 }
 
+const LUA_STREAM = String.raw`
+local cjson = require "cjson"
+local nb = require "nanobanana"
+local spec = cjson.decode(os.getenv("NB_SPEC"))
+local c = nb.new { base_url = spec.base_url, api_key = spec.api_key, auth = "x-goog-api-key" }
+local out = { kinds = {}, images = {} }
+local res, err = c:stream(spec.prompt, { model = spec.model, generationConfig = spec.generationConfig }, function(ev)
+  out.kinds[#out.kinds + 1] = ev.type
+  if ev.image then
+    local p = spec.out_dir .. "/ev-" .. #out.kinds .. ".bin"
+    local f = assert(io.open(p, "wb")); assert(f:write(ev.image.data)); assert(f:close())
+    out.images[#out.images + 1] = p
+  end
+end)
+if not res then io.stderr:write("stream failed: ", tostring(err), "\n"); os.exit(2) end
+out.text = res.text or cjson.null
+out.chunks = res.chunks
+io.write(cjson.encode(out))
+`;
+
+async function runLua(script, spec) {
+  const outDir = path.join(tmp, `lua-${++luaRuns}`);
+  await mkdir(outDir);
+  const env = { ...process.env };
+  env.LUA_PATH = `${ROOT}/lua/?.lua;${ROOT}/lua/?/init.lua;;`;
+  env.LUA_CPATH = `${ROOT}/build/?.so;;`;
+  env.NB_SPEC = JSON.stringify({ ...spec, base_url: baseUrl, api_key: API_KEY, out_dir: outDir });
+  env.NO_PROXY = env.no_proxy = "127.0.0.1,localhost";
+  const stdout = await new Promise((resolve, reject) => {
+    execFile("lua5.4", ["-e", script], { env, cwd: outDir, timeout: 20_000, maxBuffer: 1 << 20 },
+      (err, out, errOut) => (err ? reject(new Error(`lua5.4 failed: ${err.message}\n${errOut}`)) : resolve(out)));
+  });
+  return JSON.parse(stdout);
+}
+
 /** Final (non-thought) images and thought parts of an SDK response. */
 function sdkParts(response) {
   const parts = response.candidates?.[0]?.content?.parts ?? [];
@@ -366,5 +404,40 @@ describe("nanobanana vs @google/genai against the fake server", { timeout: 60_00
     assert.equal(lua.images[0].mimeType, "image/jpeg");
     const final = sdkRec.images.find((i) => !i.thought);
     assert.deepEqual([final.width, final.height], [2752, 1536]);
+  });
+
+  it("(d) streaming: generateContentStream vs client:stream, gemini-3-pro, includeThoughts", { timeout: 20_000 }, async () => {
+    await control("POST", "reset");
+    const prompt = "A cozy reading nook by a rainy window";
+    const config = { thinkingConfig: { includeThoughts: true } };
+    const stream = await sdkClient().models.generateContentStream({
+      model: PRO, contents: [{ role: "user", parts: [{ text: prompt }] }], config });
+    const sdkKinds = [], sdkImages = [], sdkTexts = [];
+    for await (const chunk of stream) {
+      for (const p of chunk.candidates?.[0]?.content?.parts ?? []) {
+        sdkKinds.push(p.thought ? "thought" : p.inlineData ? "image" : "text");
+        if (p.inlineData) sdkImages.push(sha256(Buffer.from(p.inlineData.data, "base64")));
+        else if (!p.thought && typeof p.text === "string") sdkTexts.push(p.text);
+      }
+    }
+    const lua = await runLua(LUA_STREAM, { model: PRO, prompt, generationConfig: config });
+    const recs = await control("GET", "requests");
+    assert.equal(recs.length, 2, "one request each");
+    const [sdkRec, nbRec] = recs;
+    for (const rec of recs) {
+      assert.equal(rec.status, 200);
+      assert.equal(rec.path, `/v1beta/models/${PRO}:streamGenerateContent`);
+      assert.deepEqual(rec.query, { alt: "sse" });
+    }
+    assert.deepEqual(nbRec.body, withoutSdkAdds(sdkRec.body), "request bodies");
+    // the same parts in the same order, the same image bytes
+    assert.deepEqual(asArray(lua.kinds), sdkKinds, "event kinds, in order");
+    const luaImages = [];
+    for (const p of asArray(lua.images)) luaImages.push(sha256(await readFile(p)));
+    assert.deepEqual(luaImages, sdkImages, "image bytes, in order (thought draft, final)");
+    assert.deepEqual(sdkRec.images.map((i) => i.sha256), sdkImages, "SDK images == what the server sent");
+    assert.deepEqual(nbRec.images.map((i) => i.sha256), luaImages, "nanobanana images == what the server sent");
+    assert.equal(lua.text, sdkTexts.join(""), "merged text");
+    assert.equal(lua.chunks, sdkKinds.length, "one event per part here");
   });
 });
