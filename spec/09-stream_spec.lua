@@ -73,6 +73,23 @@ describe("stream", function()
     assert.are.equal(1, #res.images)
   end)
 
+  it("cancel mid-stream: on_done gets cancelled, no event fires after it", function()
+    local types, done_err = {}, nil
+    local req = client:start("A lighthouse [[fault:stall:3]]", {
+      model = PRO, generationConfig = THOUGHTS,
+      on_event = function(ev) types[#types + 1] = ev.type end,
+      on_done = function(_, err) done_err = err end,
+    })
+    while #types == 0 and req.state == "running" do client:poll(); fake.sleep(0.01) end
+    local before = #types
+    req:cancel()
+    assert.are.equal("cancelled", req.state)
+    client:poll()
+    assert.are.equal("cancelled", done_err.kind)
+    assert.are.equal(before, #types)
+    assert.are.equal(0, client:poll())
+  end)
+
   it("output=: the final image streams to the file, thoughts stay in memory, no temp file left", function()
     local dir = fake.sh("mktemp -d"):gsub("%s+$", "")
     local out = dir .. "/nook.jpg"

@@ -452,6 +452,10 @@ end
 --- Cancels the request; on_done fires (with kind "cancelled") on the next poll/wait.
 function Request:cancel()
   if self._finished then return end
+  if self._evq then -- stream events not fired yet are dropped with the request
+    self._evq = {}
+    self._client._evreqs[self] = nil
+  end
   local x = self._xfer
   if x then
     self._xfer = nil
