@@ -3,7 +3,7 @@
 -- README's example gateway (https://gateway.example, sk-your-gateway-key) is
 -- pointed at the fake server too. Usage: lua5.4 spec/run_readme.lua README.md
 local path = assert(arg[1], "usage: run_readme.lua README.md")
-local f = assert(io.open(path)); local text = f:read("a"); f:close()
+local f = assert(io.open(path)); local text = f:read("*a"); f:close()
 local base = assert(os.getenv("GOOGLE_GEMINI_BASE_URL"), "GOOGLE_GEMINI_BASE_URL not set")
 
 local n, failed = 0, 0

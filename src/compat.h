@@ -24,6 +24,9 @@
 #define nb_setuservalue(L, idx) lua_setfenv((L), (idx))
 #define nb_getuservalue(L, idx) lua_getfenv((L), (idx))
 #define NB_HAVE_CLOSE 0
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+#ifndef luaL_newlib /* PUC 5.1 (LuaJIT 2.1 has these) */
+#define NB_LUA51_AUX 1
 #define luaL_setfuncs(L, l, nup) nb_compat_setfuncs((L), (l), (nup))
 static void nb_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
@@ -37,18 +40,29 @@ static void nb_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     lua_pop(L, nup);
 }
 #define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
-#define lua_rawlen(L, i) lua_objlen((L), (i))
-#define luaL_testudata(L, i, tn) nb_compat_testudata((L), (i), (tn))
-static void *nb_compat_testudata(lua_State *L, int i, const char *tn)
+#define luaL_setmetatable(L, tn) (luaL_getmetatable((L), (tn)), lua_setmetatable((L), -2))
+#endif
+#endif
+
+/* An output buffer of a size known in advance, pushed as a string:
+ * 5.2+: luaL_Buffer; 5.1/LuaJIT: a userdata, copied once. Net effect on the
+ * stack of init + push: one string. */
+#if LUA_VERSION_NUM >= 502
+typedef luaL_Buffer nb_outbuf;
+#define nb_outbuf_init(L, B, n) luaL_buffinitsize((L), (B), (n))
+#define nb_outbuf_push(B, n) luaL_pushresultsize((B), (n))
+#else
+typedef struct { lua_State *L; char *p; } nb_outbuf;
+static char *nb_outbuf_init(lua_State *L, nb_outbuf *B, size_t n)
 {
-    void *p = lua_touserdata(L, i);
-    if (p && lua_getmetatable(L, i)) {
-        luaL_getmetatable(L, tn);
-        if (!lua_rawequal(L, -1, -2)) p = NULL;
-        lua_pop(L, 2);
-        return p;
-    }
-    return NULL;
+    B->L = L;
+    B->p = (char *)lua_newuserdata(L, n);
+    return B->p;
+}
+static void nb_outbuf_push(nb_outbuf *B, size_t n)
+{
+    lua_pushlstring(B->L, B->p, n);
+    lua_remove(B->L, -2);
 }
 #endif
 

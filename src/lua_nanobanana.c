@@ -104,12 +104,12 @@ static int l_b64encode(lua_State *L)
 {
     size_t n, outn;
     const char *s = luaL_checklstring(L, 1, &n);
-    luaL_Buffer b;
+    nb_outbuf b;
     char *out;
     outn = nb_b64_encoded_len(n);
-    out = luaL_buffinitsize(L, &b, outn ? outn : 1);
+    out = nb_outbuf_init(L, &b, outn ? outn : 1);
     nb_b64_encode((const uint8_t *)s, n, out);
-    luaL_pushresultsize(&b, outn);
+    nb_outbuf_push(&b, outn);
     return 1;
 }
 
@@ -118,19 +118,19 @@ static int l_b64decode(lua_State *L)
 {
     size_t n, outn = 0;
     const char *s = luaL_checklstring(L, 1, &n);
-    luaL_Buffer b;
+    nb_outbuf b;
     uint64_t off = 0;
     const char *err = NULL;
-    uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, nb_b64_decoded_max(n) + 3);
+    uint8_t *out = (uint8_t *)nb_outbuf_init(L, &b, nb_b64_decoded_max(n) + 3);
     if (nb_b64_decode(s, n, out, &outn, &off, &err) != 0) {
-        luaL_pushresultsize(&b, 0);
+        nb_outbuf_push(&b, 0);
         lua_pop(L, 1);
         lua_pushnil(L);
         lua_pushstring(L, err ? err : "invalid base64");
         lua_pushinteger(L, (lua_Integer)off);
         return 3;
     }
-    luaL_pushresultsize(&b, outn);
+    nb_outbuf_push(&b, outn);
     return 1;
 }
 
@@ -1056,5 +1056,7 @@ NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
     luaL_newlib(L, functions);
     set_str(L, "_VERSION", "nanobanana " NB_VERSION);
     set_str(L, "version", NB_VERSION);
+    lua_pushboolean(L, NB_ADOPT_STRINGS); /* big images become strings without a copy */
+    lua_setfield(L, -2, "zero_copy");
     return 1;
 }

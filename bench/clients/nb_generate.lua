@@ -30,7 +30,7 @@ elseif mode == "req-strings" or mode == "req-paths" then
       images[#images + 1] = arg[i]
     else
       local f = assert(io.open(arg[i], "rb"))
-      images[#images + 1] = { data = f:read("a"), mimeType = "image/png" }
+      images[#images + 1] = { data = f:read("*a"), mimeType = "image/png" }
       f:close()
     end
   end

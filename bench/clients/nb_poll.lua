@@ -42,7 +42,7 @@ if ss then ss:setvbuf("no") end
 local function rq_wait()
   if not ss then return nil end
   ss:seek("set", 0)
-  local line = ss:read("l")
+  local line = ss:read("*l")
   local v = line and tonumber(line:match("^%d+%s+(%d+)"))
   if not v then ss:close(); ss = nil end
   return v

@@ -46,6 +46,18 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+/* the host builds against Lua 5.1 to 5.4 and LuaJIT */
+#ifndef LUA_OK
+#define LUA_OK 0
+#endif
+
+/* a global's type (5.1's lua_getglobal returns nothing) */
+static int get_global(lua_State *L, const char *name)
+{
+    lua_getglobal(L, name);
+    return lua_type(L, -1);
+}
+
 #define NS_PER_S 1000000000LL
 
 static int64_t clock_ns(clockid_t id)
@@ -84,7 +96,11 @@ static int msghandler(lua_State *L)
         else
             msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
+#if LUA_VERSION_NUM >= 502 || defined(luaL_newlibtable) /* 5.2+, LuaJIT 2.1 */
     luaL_traceback(L, L, msg, 1);
+#else
+    lua_pushstring(L, msg);
+#endif
     return 1;
 }
 
@@ -234,7 +250,7 @@ int main(int argc, char **argv)
     for (i = 0; i < sargc; i++) lua_pushstring(L, sargv[i]);
     if (!pcall_report(L, sargc, 0, script)) goto out;
 
-    if (lua_getglobal(L, "frame") != LUA_TFUNCTION) {
+    if (get_global(L, "frame") != LUA_TFUNCTION) {
         fprintf(stderr, "embed: %s does not define a global function frame(n, dt)\n", script);
         goto out;
     }
@@ -302,7 +318,7 @@ int main(int argc, char **argv)
     script_ok = finished && lua_isboolean(L, -1) && lua_toboolean(L, -1);
     lua_pop(L, 1);
 
-    if (lua_getglobal(L, "shutdown") == LUA_TFUNCTION) {
+    if (get_global(L, "shutdown") == LUA_TFUNCTION) {
         if (!pcall_report(L, 0, 0, "shutdown()")) goto out;
     } else {
         lua_pop(L, 1);

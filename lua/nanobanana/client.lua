@@ -322,7 +322,7 @@ function Request:_event_blob(ev, i, part)
   end
   local f, ferr = io.open(v, "rb")
   if not f then return ferr, nil end
-  local bytes = f:read("a")
+  local bytes = f:read("*a")
   f:close()
   return bytes, "data"
 end

@@ -24,7 +24,7 @@ function Image:bytes()
   if self.data then return self.data end
   local f, err = io.open(self.path, "rb")
   if not f then return nil, errors.new("io", { message = err }) end
-  local d = f:read("a")
+  local d = f:read("*a")
   f:close()
   return d
 end

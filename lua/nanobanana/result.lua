@@ -64,7 +64,8 @@ end
 
 local function api_error(ge, status, headers, secrets)
   local code = ge.status
-  local num = math.tointeger(ge.code) or ge.code
+  local num = ge.code
+  if math.tointeger and type(num) == "number" then num = math.tointeger(num) or num end
   return errors.new("api", {
     status = (status >= 200 and status < 300 and type(num) == "number") and num or status,
     code = type(code) == "string" and code or nil,

@@ -9,7 +9,7 @@ local ROOT = os.getenv("NB_ROOT") or "."
 local function sh(cmd)
   -- children of a sanitizer run must not inherit its LD_PRELOAD
   local p = assert(io.popen("env -u LD_PRELOAD sh -c '" .. cmd:gsub("'", "'\\''") .. "'"))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end
@@ -29,12 +29,12 @@ function M.start(args)
   local port
   for _ = 1, 200 do
     local f = io.open(portfile)
-    if f then port = tonumber(f:read("a")); f:close() end
+    if f then port = tonumber(f:read("*a")); f:close() end
     if port then break end
     sleep(0.05)
   end
   if not port then
-    local f = io.open(dir .. "/log"); local log = f and f:read("a") or ""; if f then f:close() end
+    local f = io.open(dir .. "/log"); local log = f and f:read("*a") or ""; if f then f:close() end
     error("fake server did not start: " .. log)
   end
   return setmetatable({ pid = pid, port = port, dir = dir, url = "http://127.0.0.1:" .. port }, Server)
@@ -77,7 +77,7 @@ function M.file_sha256(path) return sh("sha256sum '" .. path .. "'"):match("^(%x
 
 function M.read(path)
   local f = io.open(path, "rb"); if not f then return nil end
-  local d = f:read("a"); f:close(); return d
+  local d = f:read("*a"); f:close(); return d
 end
 
 return M

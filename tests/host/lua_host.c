@@ -10,9 +10,17 @@
 #include <lualib.h>
 #include <stdio.h>
 
+#ifndef LUA_OK
+#define LUA_OK 0 /* 5.1, LuaJIT */
+#endif
+
 static int traceback(lua_State *L)
 {
+#if LUA_VERSION_NUM >= 502 || defined(luaL_newlibtable) /* 5.2+, LuaJIT 2.1 */
     luaL_traceback(L, L, lua_tostring(L, 1), 1);
+#else
+    lua_pushstring(L, lua_tostring(L, 1));
+#endif
     return 1;
 }
 
