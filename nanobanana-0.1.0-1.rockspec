@@ -40,6 +40,7 @@ build = {
     },
     ["nanobanana"] = "lua/nanobanana/init.lua",
     ["nanobanana.chat"] = "lua/nanobanana/chat.lua",
+    ["nanobanana.cli"] = "lua/nanobanana/cli.lua",
     ["nanobanana.client"] = "lua/nanobanana/client.lua",
     ["nanobanana.errors"] = "lua/nanobanana/errors.lua",
     ["nanobanana.image"] = "lua/nanobanana/image.lua",
@@ -48,5 +49,8 @@ build = {
     ["nanobanana.options"] = "lua/nanobanana/options.lua",
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
+  },
+  install = {
+    bin = { nanobanana = "bin/nanobanana" },
   },
 }

@@ -195,7 +195,6 @@ end
 -- @treturn string @treturn[2] nil, err (kind "io": a file-backed image is unreadable)
 function Chat:to_json()
   local segs = json.encode({ contents = self.history }, image.is_image, function(img) return img end)
-  if type(segs) == "string" then return segs end
   local out = {}
   for i, s in ipairs(segs) do
     if type(s) == "string" then

@@ -56,7 +56,7 @@ end
 --- Encodes v. is_blob(x) tells which tables are blobs; each blob becomes a
 -- segment of its own: blob_segment(x) returns {b64=bytes} or {file=path}.
 -- Returns the array of body segments (strings and blob segments); without
--- blobs it is a single string.
+-- blobs, one string in it (see M.encode_text).
 function M.encode(v, is_blob, blob_segment)
   local segs, buf, nbuf = {}, {}, 0
   local function put(s) nbuf = nbuf + 1; buf[nbuf] = s end
@@ -117,6 +117,9 @@ function M.encode(v, is_blob, blob_segment)
   flush()
   return segs
 end
+
+--- JSON text of v (no blobs in it).
+function M.encode_text(v) return concat(M.encode(v)) end
 
 local ok_cjson, cjson = pcall(require, "cjson.safe")
 if not ok_cjson then cjson = require("cjson").new() end
