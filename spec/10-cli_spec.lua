@@ -7,6 +7,7 @@ local cjson = require "cjson"
 local ROOT = os.getenv("NB_ROOT") or "."
 -- the interpreter running this suite (lua5.4, lua5.1, luajit, the TSan host)
 local LUA = (arg and arg[-1] and not arg[-1]:match("^%-")) and arg[-1] or "lua5.4"
+if LUA:find("/", 1, true) and not LUA:match("^/") then LUA = ROOT .. "/" .. LUA end -- run from elsewhere
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
