@@ -1356,6 +1356,13 @@ int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void *
     nb_blob *b;
     if (i >= bs->n || bs->v[i].path || bs->v[i].taken || !bs->v[i].mem.p) return -1;
     b = &bs->v[i];
+    {
+        /* give back the address space reserved beyond the data (64 MiB
+         * at least): an adopted string may live long */
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+        size_t need = (NB_BLOB_LEAD + b->mem.len + 1 + pg - 1) / pg * pg;
+        if (need < b->mem.cap && mremap(b->mem.p, b->mem.cap, need, 0) != MAP_FAILED) b->mem.cap = need;
+    }
     *data = b->mem.p + NB_BLOB_LEAD;
     *len = b->mem.len;
     *base = b->mem.p;
