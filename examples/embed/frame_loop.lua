@@ -16,6 +16,12 @@
 local nb = require "nanobanana"
 
 -- ------------------------------------------------------------ arguments
+-- a whole number from text, or nil (Lua 5.1 to 5.4 and LuaJIT)
+local function whole(s)
+  local n = tonumber(s)
+  if n and n == math.floor(n) then return n end
+end
+
 local count, outdir, prompt, every = nil, nil, nil, 10
 do
   local pos = {}
@@ -31,14 +37,14 @@ do
     if a == "--count" then count = value()
     elseif a == "--out" then outdir = value()
     elseif a == "--prompt" then prompt = value()
-    elseif a == "--progress-every" then every = math.tointeger(tonumber(value()))
+    elseif a == "--progress-every" then every = whole(value())
     else pos[#pos + 1] = a end
     i = i + 1
   end
   count = count or pos[1] or "4"
   outdir = outdir or pos[2]
 end
-count = math.tointeger(tonumber(count))
+count = whole(count)
 if not count or count < 1 then error("frame_loop.lua: count must be a whole number >= 1", 0) end
 if not every or every < 1 then error("frame_loop.lua: --progress-every must be a whole number >= 1", 0) end
 prompt = prompt or "A cute baby sea otter, pixel art sprite"
