@@ -1225,7 +1225,51 @@ def environment():
     return "\n".join("- **%s**: %s" % kv for kv in lines)
 
 
-SECTIONS = ["baselines", "single", "request", "transfer", "callgrind",
+def section_stream(report, reps):
+    """One streamed 4K answer with thoughts: nanobanana vs the JS SDK."""
+    label, noise = "4K", "24M"
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                       "generationConfig": {"thinkingConfig": {
+                           "includeThoughts": True}}}).encode()
+    rows = []
+    with Server("--no-record", "--noise-bytes", noise) as srv:
+        ref_body, payload, sha, nbytes = reference_fetch(srv, MODEL_REQ, body,
+                                                         "stream")
+        os.unlink(ref_body)
+        os.unlink(payload)
+        out = os.path.join(WORKDIR, "out-stream.png")
+        cases = [
+            ("nanobanana client:stream, output=",
+             [lua(), os.path.join(CLIENTS, "nb_stream.lua"), "output", srv.url,
+              MODEL_REQ, PROMPT, out], LUA_ENV),
+            ("nanobanana client:stream, in memory + save()",
+             [lua(), os.path.join(CLIENTS, "nb_stream.lua"), "memory", srv.url,
+              MODEL_REQ, PROMPT, out], LUA_ENV),
+            ("@google/genai generateContentStream",
+             ["node", os.path.join(CLIENTS, "sdk_stream.mjs"), srv.url,
+              MODEL_REQ, PROMPT, out], None),
+        ]
+        ser = {c[0]: Series("stream %s" % c[0]) for c in cases}
+        for _ in range(reps):
+            for name, cmd, env in cases:
+                run_checked(report, ser[name], cmd, out=out, sha=sha, env=env)
+        for name, _cmd, _env in cases:
+            s = ser[name]
+            rows.append([name, fmt_s(s.med("wall")), fmt_s(s.med_field("first_event")),
+                         fmt_s(s.med_field("elapsed")), fmt_s(s.med("cpu")),
+                         fmt_mib(s.med("rss")), "%d/%d" % (len(s.runs), reps)])
+    report.section(
+        "Streaming: one 4K answer over SSE, with thoughts (medians)",
+        "Model %s with `includeThoughts`: four events (thought text, thought "
+        "image, text, the %.1f MiB final image, which arrives as one ~%.0f MB "
+        "event). *first event* and *in-proc* are measured by each client from "
+        "its start; the final image's SHA-256 was checked on every run.\n\n"
+        % (MODEL_REQ, nbytes / MiB, nbytes * 4 / 3 / 1e6)
+        + md_table(["client", "wall s", "first event s", "in-proc s", "CPU s",
+                    "peak RSS MiB", "ok runs"], rows))
+
+
+SECTIONS = ["baselines", "single", "request", "transfer", "stream", "callgrind",
             "concurrency", "embed"]
 
 
@@ -1305,6 +1349,7 @@ def main():
         "single": single_and_targets,
         "request": lambda: section_request_path(report, reps3),
         "transfer": lambda: section_transfer(report, SIZES, reps3),
+        "stream": lambda: section_stream(report, reps3),
         "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
         "concurrency": lambda: section_concurrency(report, reps3),
         "embed": lambda: section_embed(report, reps3),
