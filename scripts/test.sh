@@ -91,6 +91,8 @@ ex() { # name command...
 ex text_to_image lua5.4 "$ROOT/examples/text_to_image.lua" "A cute baby sea otter" otter.png
 ex image_to_image lua5.4 "$ROOT/examples/image_to_image.lua" otter.png "add a rainbow" edited.png
 ex gateway lua5.4 "$ROOT/examples/gateway.lua"
+ex multi_turn lua5.4 "$ROOT/examples/multi_turn.lua" .
+ex stream lua5.4 "$ROOT/examples/stream.lua" "A lighthouse on a cliff at dawn" lighthouse.jpg
 ex readme lua5.4 "$ROOT/spec/run_readme.lua" "$ROOT/README.md"
 # the 60 Hz C host: 4 generations polled once per frame, all must succeed
 if (NB_BUILD_DIR="$ROOT/build" EMBED_DEMO="$ROOT/build/embed_demo" bash examples/embed/run_against_fake.sh --count 4) \
