@@ -232,7 +232,6 @@ struct nb_xfer {
     int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
                                * 2 SSE, 3 the body is plain JSON after all */
     nb_sse *sse_parser;
-    uint64_t sse_event_bytes; /* bytes of the current event's data */
     nb_event *ev_head, *ev_tail; /* finished events not yet taken (e->mu) */
 
     /* outcome */
@@ -815,7 +814,6 @@ static void scan_failed(nb_xfer *x)
 static int sse_data(void *ud, const char *p, size_t n)
 {
     nb_xfer *x = ud;
-    x->sse_event_bytes += n;
     if (nb_scan_feed(x->scan, p, n) != NB_SCAN_OK) {
         scan_failed(x);
         return 1;
@@ -851,7 +849,6 @@ static int sse_event_end(void *ud)
     ev->blobs = x->blobs; /* the event's blobs move with it */
     memset(&x->blobs, 0, sizeof x->blobs);
     nb_scan_reset(x->scan);
-    x->sse_event_bytes = 0;
     if (e) lock(e);
     if (x->ev_tail) x->ev_tail->next = ev;
     else x->ev_head = ev;
@@ -890,7 +887,8 @@ static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     nb_xfer *x = ud;
-    size_t len = size * n;
+    const size_t total = size * n; /* what libcurl must hear back */
+    size_t len = total;
     if (x->mode == 0) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
         if (x->status >= 200 && x->status < 300) {
@@ -932,7 +930,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
          * alt=sse), as some gateways answer; leading blanks decide nothing */
         size_t i = 0;
         while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;
-        if (i == len) return len;
+        if (i == len) return total;
         p += i;
         len -= i;
         if (p[0] == '{' || p[0] == '[') {
@@ -950,11 +948,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             }
             x->sse = 2;
         }
-        if (nb_feed_body(x, p, len) != 0) return 0;
-        return size * n;
     }
     if (nb_feed_body(x, p, len) != 0) return 0;
-    return len;
+    return total;
 }
 
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
