@@ -177,7 +177,6 @@ end
 -- its on_done is queued (the chat appends its history there).
 function Client:_start(prompt, opts, level, on_finish)
   level = (level or 1) + 1
-  if self._closed then options.fail(level, "this client is closed") end
   options.check(opts, options.CALL, "call options", level)
   opts = opts or {}
   local req = self:_new_request(opts, level)
@@ -251,39 +250,16 @@ function Request:_on_xfer_done(x)
   self._xfer = nil
   x:progress(self.progress)
   local r = x:result()
+  if self._stream then self:_pull_events(x, true) end -- every event the engine has, first
   local res, err
-  if self._stream then
-    res, err = self:_stream_done(x, r, secrets)
+  if self._stream_err then
+    err = self._stream_err
   elseif r.kind ~= "ok" then
     err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
-  elseif not r.skeleton then
+  elseif not r.skeleton and not r.sse then
     err = result.http_error(r.status, r.body, r.headers, secrets)
   else
-    local files = {}
-    res, err = result.build(r.body, function(i)
-      local v, how = x:blob(i, not c.zero_copy)
-      if how == "file" then files[#files + 1] = { i = i, path = v } end
-      return v, how
-    end, r.status, r.headers, secrets)
-    if res and self._output then
-      -- every blob went to a temp file; keep the first final image there,
-      -- bring the rest (thought drafts, extra images) into memory
-      local keep = res.images[1]
-      for _, img in ipairs(res.images) do
-        if img ~= keep then img.data = img:bytes(); img.path = nil end
-      end
-      for _, t in ipairs(res.thoughts) do
-        if t.path then t.data = t:bytes(); t.path = nil end
-      end
-      for _, f in ipairs(files) do
-        if f.path == keep.path then x:keep_file(f.i) end
-      end
-      local ok, msg = place_output(c._engine, res, self._output)
-      if not ok then
-        os.remove(keep.path)
-        res, err = nil, errors.new("io", { message = tostring(msg) }, secrets)
-      end
-    end
+    res, err = self:_result(x, r, secrets)
   end
   if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
   if err then
@@ -308,15 +284,18 @@ end
 
 -- ---------------------------------------------------------------- streams
 
--- A blob of a stream event: in memory as usual; with output=, the first
--- final image stays in its temp file (placed at the end), every other image
--- is read into memory now (the event deletes its files when closed).
-function Request:_event_blob(ev, i, part)
-  local c = self._client
-  local v, how = ev:blob(i, not c.zero_copy)
+-- Blob i of a response or of a stream event (src: the Xfer or the Event),
+-- for result.materialize. In memory it is the bytes; with output= every blob
+-- is a temp file: the first final image stays there (moved into place at the
+-- end, or deleted by _finish), any other is read into memory now (src
+-- deletes its files when it is closed).
+function Request:_take_blob(src, i, part)
+  local v, how = src:blob(i, not self._client.zero_copy)
   if how ~= "file" then return v, how end
-  if part.thought ~= true and not self._kept then
-    ev:keep_file(i)
+  local blob = part.inlineData or part.inline_data
+  local mime = blob.mimeType or blob.mime_type
+  if not self._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
+    src:keep_file(i)
     self._kept = v
     return v, how
   end
@@ -347,7 +326,7 @@ function Request:_pull_events(x, wait)
     if not sk then return end
     local decoded, err = result.decode(sk, 200, nil, secrets)
     if decoded then
-      decoded, err = result.materialize(decoded, function(i, part) return self:_event_blob(ev, i, part) end, secrets)
+      decoded, err = result.materialize(decoded, function(i, part) return self:_take_blob(ev, i, part) end, secrets)
     end
     ev:close()
     if decoded then
@@ -358,43 +337,47 @@ function Request:_pull_events(x, wait)
   end
 end
 
--- The end of a stream: its merged result, or the error.
-function Request:_stream_done(x, r, secrets)
-  self:_pull_events(x, true)
-  if self._stream_err then return nil, self._stream_err end
-  if r.kind ~= "ok" then
-    return nil, errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
-  end
-  if not r.sse and not r.skeleton then return nil, result.http_error(r.status, r.body, r.headers, secrets) end
-  if not r.sse then
-    -- plain JSON instead of SSE (some gateways): one response, or an array of them
-    local decoded, err = result.decode(r.body, r.status, r.headers, secrets)
+-- The result of a finished 2xx transfer: its response, or a stream's
+-- responses merged; with output=, the first final image moved into place.
+function Request:_result(x, r, secrets)
+  local function take(i, part) return self:_take_blob(x, i, part) end
+  local decoded, err
+  if not (self._stream and r.sse) then -- (an SSE stream's events were taken as they came)
+    decoded, err = result.decode(r.body, r.status, r.headers, secrets)
     if not decoded then return nil, err end
-    local list = decoded[1] ~= nil and decoded or { decoded }
-    for _, d in ipairs(list) do
-      if type(d) ~= "table" then
-        return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
+    if self._stream then
+      -- plain JSON instead of SSE (some gateways): one response, or an array of them
+      for _, d in ipairs(decoded[1] ~= nil and decoded or { decoded }) do
+        if type(d) ~= "table" then
+          return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
+        end
+        local ok, merr = result.materialize(d, take, secrets)
+        if not ok then return nil, merr end
+        self:_add_chunk(d)
       end
-      local ok, merr = result.materialize(d, function(i, part) return self:_event_blob(x, i, part) end, secrets)
-      if not ok then return nil, merr end
-      self:_add_chunk(d)
+    else
+      decoded, err = result.materialize(decoded, take, secrets)
+      if not decoded then return nil, err end
     end
   end
-  if #self._chunks == 0 then
-    return nil, errors.new("invalid_response", { message = "the stream ended without a response", status = r.status }, secrets)
+  if self._stream then
+    if #self._chunks == 0 then
+      return nil, errors.new("invalid_response", { message = "the stream ended without a response", status = r.status }, secrets)
+    end
+    decoded = result.merge(self._chunks)
   end
-  local res, err = result.from_response(result.merge(self._chunks), r.status, secrets)
-  if res then res.chunks = #self._chunks end
-  if res and self._output then
-    local first = res.images[1]
-    if not first.path then -- a final image came, but not first: cannot happen; be safe
+  local res, rerr = result.from_response(decoded, r.status, secrets)
+  if not res then return nil, rerr end
+  if self._stream then res.chunks = #self._chunks end
+  if self._output then
+    if res.images[1].path ~= self._kept then -- the kept file is not the first image: cannot happen
       return nil, errors.new("io", { message = "the output image was not kept" }, secrets)
     end
     local ok, msg = place_output(self._client._engine, res, self._output)
     if not ok then return nil, errors.new("io", { message = tostring(msg) }, secrets) end
     self._kept = nil
   end
-  return res, err
+  return res
 end
 
 -- Fires the queued stream events (inside poll()), in order, one request at
@@ -419,7 +402,7 @@ function Request:_finish(res, err)
   local c = self._client
   self._finished = true
   self._retry_at = nil
-  if self._kept then -- a stream's output= image that will not be placed
+  if self._kept then -- an output= image that will not be placed
     os.remove(self._kept)
     self._kept = nil
   end

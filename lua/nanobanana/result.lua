@@ -265,13 +265,4 @@ function M.from_response(decoded, status, secrets)
   return nil, errors.new("no_image", fields, secrets)
 end
 
---- Result of a 2xx transfer: M.decode, M.materialize, M.from_response.
-function M.build(skeleton, take_blob, status, headers, secrets)
-  local decoded, err = M.decode(skeleton, status, headers, secrets)
-  if not decoded then return nil, err end
-  decoded, err = M.materialize(decoded, take_blob, secrets)
-  if not decoded then return nil, err end
-  return M.from_response(decoded, status, secrets)
-end
-
 return M
