@@ -58,6 +58,23 @@ describe("chat", function()
     assert.are.equal(r2.content, chat.history[4])
   end)
 
+  it("imageConfig merges the same wherever chat and send put it", function()
+    local cases = {
+      { { generationConfig = { imageConfig = { imageSize = "2K" }, temperature = 0.5 } },
+        { imageConfig = { aspectRatio = "16:9" } } },
+      { { imageConfig = { imageSize = "2K" } },
+        { generationConfig = { imageConfig = { aspectRatio = "16:9" }, temperature = 0.5 } } },
+    }
+    for _, case in ipairs(cases) do
+      local defaults, send = case[1], case[2]
+      defaults.model = PRO
+      local chat = client:chat(defaults)
+      assert(chat:send("A lighthouse", send))
+      assert.are.same({ imageConfig = { imageSize = "2K", aspectRatio = "16:9" }, temperature = 0.5 },
+        server:last().body.generationConfig)
+    end
+  end)
+
   it("a failed send leaves the history as it was; sending again works", function()
     local chat = client:chat { model = PRO }
     assert(chat:send("A lighthouse"))

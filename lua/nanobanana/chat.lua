@@ -21,7 +21,6 @@ local CHAT_OPTS = { history = "string|table" }
 for k, v in pairs(options.CALL) do
   if k ~= "contents" and k ~= "output" and k ~= "on_done" and k ~= "images" then CHAT_OPTS[k] = v end
 end
-M.OPTIONS = CHAT_OPTS
 
 -- per-send options: every call option but `contents`
 local SEND_OPTS = {}
@@ -110,10 +109,25 @@ function Chat:__tostring()
   return string.format("nanobanana.Chat (%d turns%s)", #self.history, self._pending and ", sending" or "")
 end
 
+-- While options merge, imageConfig lives in one place: the top level (an
+-- imageConfig inside generationConfig moves there; wire.build sends it in
+-- generationConfig either way). t is a fresh copy, changed in place.
+local function lift_image_config(t)
+  local gc = t.generationConfig
+  local ic = type(gc) == "table" and (gc.imageConfig or gc.image_config)
+  if ic and t.imageConfig == nil then
+    gc = copy(gc)
+    gc.imageConfig, gc.image_config = nil, nil
+    t.generationConfig = next(gc) ~= nil and gc or nil
+    t.imageConfig = ic
+  end
+  return t
+end
+
 -- The options of one send: the chat's defaults, then the send's own.
-function Chat:_options(opts, level)
-  local o = copy(self._defaults)
-  for k, v in pairs(opts or {}) do
+function Chat:_options(opts)
+  local o = lift_image_config(copy(self._defaults))
+  for k, v in pairs(lift_image_config(copy(opts or {}))) do
     if MERGED[k] and type(v) == "table" and type(o[k]) == "table" then
       local m = copy(o[k])
       for kk, vv in pairs(v) do m[kk] = vv end
@@ -121,16 +135,6 @@ function Chat:_options(opts, level)
     else
       o[k] = v
     end
-  end
-  -- generationConfig.imageConfig and a top-level imageConfig from two places
-  -- (chat default and send) are not a conflict: the send's wins
-  if o.imageConfig ~= nil and type(o.generationConfig) == "table" and o.generationConfig.imageConfig ~= nil
-     and not (opts and opts.generationConfig) then
-    o.generationConfig = copy(o.generationConfig)
-    local m = copy(o.generationConfig.imageConfig)
-    for kk, vv in pairs(o.imageConfig) do m[kk] = vv end
-    o.generationConfig.imageConfig = m
-    o.imageConfig = nil
   end
   return o
 end
@@ -148,7 +152,7 @@ function Chat:_start(prompt, opts, level)
   if type(opts) == "table" and opts.contents ~= nil then options.fail(level, "a chat keeps its own contents") end
   options.check(opts, SEND_OPTS, "chat send options", level)
   if self._pending then options.fail(level, "this chat is still sending; wait for it (one send at a time)") end
-  local o = self:_options(opts, level)
+  local o = self:_options(opts)
   local c = self._client
   local parts, err = wire.user_parts(prompt, o.images, level)
   if not parts then -- an image file cannot be read: a failed request, as generate gives
