@@ -1,5 +1,5 @@
 --- The `nanobanana` command: one generation (or edit) from the shell.
--- cli.main(args, io_) runs it and returns the exit status: 0 done, 1 the
+-- cli.main(args) runs it and returns the exit status: 0 done, 1 the
 -- call failed (the error is printed), 2 bad usage. The API key comes from the
 -- environment (GOOGLE_API_KEY, GEMINI_API_KEY) or a file (--key-file), never
 -- from the command line, where other users could read it.
@@ -89,12 +89,13 @@ end
 local EXT = { ["image/png"] = "png", ["image/jpeg"] = "jpg", ["image/webp"] = "webp",
               ["image/gif"] = "gif", ["image/heic"] = "heic", ["image/heif"] = "heif" }
 
+-- The key file's content (nb.new trims the key, as it trims the env's).
 local function read_key(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local k = f:read("*a")
   f:close()
-  return (k:gsub("^%s+", ""):gsub("%s+$", ""))
+  return k
 end
 
 --- An error raised by the library, without the Lua source position.
@@ -103,12 +104,11 @@ function M.message(e)
   return s
 end
 
---- Runs the command. io_ (optional): { stdout = file, stderr = file } for
--- tests. Returns the exit status.
-function M.main(args, io_)
+--- Runs the command; returns the exit status.
+function M.main(args)
   local nb = require "nanobanana"
   local json = require "nanobanana.json"
-  local out, err_out = (io_ and io_.stdout) or io.stdout, (io_ and io_.stderr) or io.stderr
+  local out, err_out = io.stdout, io.stderr
   local o, perr = M.parse(args or {})
   if not o then
     err_out:write("nanobanana: ", perr, "\n", "try 'nanobanana --help'\n")
