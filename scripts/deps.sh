@@ -4,14 +4,16 @@
 #   deps.sh          build + demo needs
 #   deps.sh --test   also the test tools (busted, valgrind, clang, node, ...)
 #   deps.sh --bench  also the benchmark's tools (jq, valgrind, GNU time, node)
+#   deps.sh --packages PKG...  just these (test steps name what they need)
 set -euo pipefail
 want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson python3 curl ca-certificates)
 case "${1:-}" in
   --test) want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy
                  lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev) ;;
   --bench) want+=(jq valgrind coreutils time) ;;
+  --packages) shift; want=("$@") ;;
 esac
-if [ -n "${1:-}" ]; then
+if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 missing=()
@@ -28,6 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "nanobanana: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  stamp=/tmp/nanobanana-apt-update.stamp # one update per few hours, not one per step
+  if [ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then apt-get update -qq && touch "$stamp"; fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
