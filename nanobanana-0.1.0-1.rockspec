@@ -19,7 +19,7 @@ description = {
   license = "MIT",
 }
 dependencies = {
-  "lua >= 5.1, < 5.5", -- 5.4 first; 5.3, 5.1 and LuaJIT 2.1 are tested too
+  "lua >= 5.1, < 5.5", -- 5.4 first; 5.3, 5.2, 5.1 and LuaJIT 2.1 are tested too
   "lua-cjson >= 2.1.0",
 }
 external_dependencies = {

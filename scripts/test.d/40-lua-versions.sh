@@ -1,5 +1,5 @@
-say "Lua 5.1, 5.3 and LuaJIT: builds (gcc -Werror) and the busted suite"
-for v in 5.1 5.3 luajit; do
+say "Lua 5.1, 5.2, 5.3 and LuaJIT: builds (gcc -Werror) and the busted suite"
+for v in 5.1 5.2 5.3 luajit; do
   interp=lua$v; [ "$v" = luajit ] && interp=luajit
   if build "build-$v" gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_LUA_VERSION="$v" -DNB_TESTS=OFF; then
     count 1 0 "build for $interp"
