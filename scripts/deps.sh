@@ -32,5 +32,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   stamp=/tmp/nanobanana-apt-update.stamp # one update per few hours, not one per step
   if [ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then apt-get update -qq && touch "$stamp"; fi
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}" >/dev/null
 fi

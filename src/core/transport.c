@@ -1143,7 +1143,9 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
                 return -1;
             }
             s->raw_size = (uint64_t)st.st_size;
-            s->wire = nb_b64_encoded_len((size_t)st.st_size);
+            /* 64-bit arithmetic: on a 32-bit host size_t cannot hold the
+             * base64 length of a file of 3 GiB or more (spec/40-sizes) */
+            s->wire = s->raw_size / 3 * 4 + (s->raw_size % 3 ? 4 : 0);
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
