@@ -1,10 +1,13 @@
 -- nanobanana: Gemini-native image generation for Lua (C core on libcurl).
--- The version here must equal NB_VERSION in src/core/version.h (checked by
--- spec/00-build_spec.lua).
+-- The version is defined once, in src/core/version.h; this file's name,
+-- `version` and `source.tag` must agree with it, and `build.modules` must
+-- list every lua/nanobanana/*.lua and src/core/*.c (spec/00-version_spec.lua
+-- checks both). Publishing: see README "Releasing".
+rockspec_format = "3.0"
 package = "nanobanana"
 version = "0.1.0-1"
 source = {
-  url = "git+https://example.invalid/nanobanana.git",
+  url = "git+https://github.com/nanobanana-lua/nanobanana.git",
   tag = "v0.1.0",
 }
 description = {
@@ -16,14 +19,23 @@ description = {
     streams and decodes image payloads as they arrive, runs many requests at
     once on one libcurl multi handle, and never blocks a game loop.
   ]],
+  homepage = "https://github.com/nanobanana-lua/nanobanana",
   license = "MIT",
+  labels = { "image", "gemini", "http", "curl" },
 }
+-- POSIX only (pthreads, POSIX file calls): Linux, macOS and the BSDs
+supported_platforms = { "unix" }
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.4 first; 5.3, 5.2, 5.1 and LuaJIT 2.1 are tested too
   "lua-cjson >= 2.1.0",
 }
+-- The library, not the header: LuaRocks looks for headers in <prefix>/include
+-- only, and Debian/Ubuntu keep curl/curl.h under the multiarch include dir
+-- (/usr/include/x86_64-linux-gnu), which the compiler searches on its own.
+-- Elsewhere CURL_DIR=/opt/homebrew/opt/curl (or CURL_INCDIR/CURL_LIBDIR)
+-- points LuaRocks at a libcurl it does not find by itself.
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
@@ -31,12 +43,18 @@ build = {
     ["nanobanana.core"] = {
       sources = {
         "src/lua_nanobanana.c",
-        "src/core/b64.c", "src/core/scan.c", "src/core/sniff.c",
-        "src/core/sse.c", "src/core/transport.c", "src/core/fsutil.c",
+        "src/core/b64.c",
+        "src/core/fsutil.c",
+        "src/core/scan.c",
+        "src/core/sniff.c",
+        "src/core/sse.c",
+        "src/core/transport.c",
       },
+      -- 64-bit off_t on 32-bit hosts (files past 2 GiB), as CMakeLists.txt
+      defines = { "_FILE_OFFSET_BITS=64" },
       incdirs = { "src", "src/core", "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
-      libraries = { "curl", "pthread", "dl" },
+      libraries = { "curl", "pthread" },
     },
     ["nanobanana"] = "lua/nanobanana/init.lua",
     ["nanobanana.chat"] = "lua/nanobanana/chat.lua",
@@ -49,6 +67,11 @@ build = {
     ["nanobanana.options"] = "lua/nanobanana/options.lua",
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
+  },
+  platforms = {
+    linux = { -- dladdr (lua_nanobanana.c) is in libdl before glibc 2.34
+      modules = { ["nanobanana.core"] = { libraries = { "curl", "pthread", "dl" } } },
+    },
   },
   install = {
     bin = { nanobanana = "bin/nanobanana" },
