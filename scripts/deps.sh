@@ -17,9 +17,18 @@ esac
 if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
+# a name without :arch means the native package (or an arch-all one): an
+# i386 lua5.4 alone does not count as lua5.4
+native=$(dpkg --print-architecture)
+installed() {
+  case $1 in
+    *:*) dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "^install ok installed$" ;;
+    *) dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null | grep -qE "^install ok installed ($native|all)$" ;;
+  esac
+}
 missing=()
 for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 # python3 and node may come from elsewhere (pyenv, nodesource): a working command is enough
 if command -v python3 >/dev/null 2>&1; then missing=("${missing[@]/python3}"); fi
@@ -33,5 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   stamp=/tmp/nanobanana-apt-update.stamp # one update per few hours, not one per step
   if [ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then apt-get update -qq && touch "$stamp"; fi
+  # --no-remove: an install that would remove a package (an i386 interpreter
+  # replacing the amd64 one, say) fails instead
   apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}" >/dev/null
 fi
