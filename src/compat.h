@@ -8,6 +8,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
 
 #if LUA_VERSION_NUM >= 504
 #define nb_newuserdata(L, sz) lua_newuserdatauv((L), (sz), 1)
@@ -76,6 +77,16 @@ static void nb_outbuf_push(nb_outbuf *B, size_t n)
 #else
 #define NB_ADOPT_STRINGS 0
 #endif
+
+/* A byte count or offset (uint64_t): an integer when lua_Integer holds it,
+ * else a float. On 5.1 and LuaJIT lua_Integer is ptrdiff_t, 32 bits on a
+ * 32-bit host, where a file past 2 GiB would wrap (spec/40-sizes). */
+#define nb_pushsize(L, v) nb_pushsize_((L), (uint64_t)(v))
+static void nb_pushsize_(lua_State *L, uint64_t v)
+{
+    if ((uint64_t)(lua_Integer)v == v && (lua_Integer)v >= 0) lua_pushinteger(L, (lua_Integer)v);
+    else lua_pushnumber(L, (lua_Number)v);
+}
 
 #if LUA_VERSION_NUM >= 503
 #define nb_isinteger(L, i) lua_isinteger((L), (i))

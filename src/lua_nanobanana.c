@@ -127,7 +127,7 @@ static int l_b64decode(lua_State *L)
         lua_pop(L, 1);
         lua_pushnil(L);
         lua_pushstring(L, err ? err : "invalid base64");
-        lua_pushinteger(L, (lua_Integer)off);
+        nb_pushsize(L, off);
         return 3;
     }
     nb_outbuf_push(&b, outn);
@@ -172,7 +172,7 @@ static int l_sniff_file(lua_State *L)
         return 2;
     }
     push_sniff(L, buf, got);
-    lua_pushinteger(L, (lua_Integer)size);
+    nb_pushsize(L, size);
     return 4;
 }
 
@@ -338,7 +338,7 @@ static int l_scan(lua_State *L)
         const char *em = nb_scan_error(b->sc, &off);
         lua_pushnil(L);
         lua_pushstring(L, em ? em : "malformed body");
-        lua_pushinteger(L, (lua_Integer)off);
+        nb_pushsize(L, off);
         return 3;
     }
     sk = nb_scan_skeleton(b->sc, &sk_len);
