@@ -17,8 +17,11 @@ files["spec/run_readme.lua"] = { std = "max" }
 -- the 60 Hz C host (examples/embed/main.c) calls the globals frame(n, dt) and
 -- shutdown(), and reads the global ok after the loop
 files["examples/embed/frame_loop.lua"] = { globals = { "frame", "shutdown", "ok" } }
--- LÖVE and Neovim hosts: their own global API
-files["examples/love/"] = { globals = { "love" } }
-files["examples/nvim/"] = { read_globals = { "vim" } }
+-- LÖVE and Neovim hosts: their own global API (love's callbacks are set on it)
+files["examples/**/love/**/*.lua"] = { globals = { "love" } }
+files["examples/**/nvim/**/*.lua"] = { globals = { "vim" } }
+files["examples/**/nvim*.lua"] = { globals = { "vim" } } -- vim.g.x = ... sets fields
+-- the event-loop adapters detect Neovim by its global vim (vim.uv / vim.loop)
+files["lua/nanobanana/loop.lua"] = { read_globals = { "vim" } }
 
 exclude_files = { "spec/sdk/node_modules/", "bench/node_modules/", "build*/" }
