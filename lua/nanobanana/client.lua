@@ -68,10 +68,18 @@ function M.new(opts, level)
   if o.retries < 0 or o.retries % 1 ~= 0 then options.fail(level, "retries must be a whole number >= 0") end
 
   local base = opts.base_url or trim(os.getenv("GOOGLE_GEMINI_BASE_URL")) or M.DEFAULT_BASE_URL
-  local scheme, host = base:match("^(https?)://%[?([^/%]:]+)")
-  if not scheme then options.fail(level, "base_url must start with http:// or https:// (got %q)", base) end
+  local _, host = options.check_base_url(base, level)
   o.base_url = base:gsub("/+$", "")
-  o.host = host:lower()
+  o.host = host
+  if not o.api_version:match("^[%w._-]*$") then
+    options.fail(level, "api_version %q is not a version (letters, digits, '.', '_', '-')", o.api_version)
+  end
+  options.check_model_id(o.model, level)
+  local proxy, proxy_secret = o.proxy, nil
+  if proxy ~= nil then
+    proxy_secret = options.check_proxy(proxy, level)
+    if proxy_secret then o.proxy = proxy:gsub(":[^:@/]*@", ":***@", 1) end -- readable without its password
+  end
 
   local auth = opts.auth or (is_google_host(o.host) and "x-goog-api-key" or "bearer")
   if not options.AUTH[auth] then
@@ -85,15 +93,16 @@ function M.new(opts, level)
     options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
   end
 
+  if key then options.check_header_value(key, "api_key", level) end
   local secrets, headers = {}, {}
   if key and auth ~= "none" then secrets[#secrets + 1] = key end
+  if proxy_secret then secrets[#secrets + 1] = proxy_secret end
   for name, value in pairs(opts.headers or {}) do
     if type(name) ~= "string" or type(value) ~= "string" then
       options.fail(level, "headers must map header names to string values")
     end
-    if name:find("[\r\n:]") or value:find("[\r\n]") then
-      options.fail(level, "header %q has a forbidden character", name)
-    end
+    options.check_header_name(name, level)
+    options.check_header_value(value, "the value of header " .. name, level)
     local lname = name:lower()
     if (lname == "authorization" or lname == "x-goog-api-key") then
       if auth ~= "none" then
@@ -103,10 +112,11 @@ function M.new(opts, level)
       local bearer = value:match("^[Bb]earer%s+(.+)$")
       if bearer then secrets[#secrets + 1] = bearer end
     end
-    headers[#headers + 1] = name .. ": " .. value
+    -- "Name;" is libcurl's way to send an empty header ("Name:" would remove it)
+    headers[#headers + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
   end
   table.sort(headers)
-  private[self] = { key = key, secrets = secrets, headers = headers }
+  private[self] = { key = key, secrets = secrets, headers = headers, proxy = proxy }
 
   self.options = o
   self._engine = core.engine()
@@ -127,6 +137,8 @@ function Client:_secrets() return private[self].secrets end
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)
   local o = self.options
+  options.check_model_id(model, 2)
+  if method ~= nil and not tostring(method):match("^%a+$") then options.fail(2, "method must be a method name") end
   local path = model
   if not (model:match("^models/") or model:match("^tunedModels/")) then path = "models/" .. model end
   local ver = o.api_version ~= "" and ("/" .. o.api_version) or ""
@@ -149,6 +161,18 @@ function Client:_headers(timeout)
   return h
 end
 
+-- Starts one attempt of spec on the engine: the headers (with the key) and
+-- the proxy (with its password) are added to a copy here and live on only
+-- in C, so no Lua table of the request or client holds a secret.
+function Client:_start_xfer(spec)
+  local p = private[self]
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  s.headers = self:_headers(spec.timeout)
+  s.proxy = p.proxy
+  return self._engine:start(s)
+end
+
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
@@ -168,6 +192,7 @@ function Client:_start(prompt, opts, level, on_finish)
   opts = opts or {}
   local req = self:_new_request(opts, level)
   local model = req.model
+  options.check_model_id(model, level)
   req._on_finish = on_finish
 
   local stream = opts.stream or (opts.stream == nil and opts.on_event ~= nil)
@@ -188,10 +213,10 @@ function Client:_start(prompt, opts, level, on_finish)
   local timeout = opts.timeout or o.timeout
   req._spec = {
     url = stream and (self:url(model, "streamGenerateContent") .. "?alt=sse") or self:url(model),
-    stream = stream or nil, headers = self:_headers(timeout), body = segs,
+    stream = stream or nil, body = segs, -- headers (secrets) are added per attempt: _start_xfer
     timeout = timeout, connect_timeout = opts.connect_timeout or o.connect_timeout,
     stall = opts.stall_timeout or o.stall_timeout, max_bytes = o.max_response_bytes,
-    proxy = o.proxy, ca_file = o.ca_file, ca_path = o.ca_path,
+    ca_file = o.ca_file, ca_path = o.ca_path,
     blob_dir = opts.output and dirname(opts.output) or nil,
     flush_blobs = false,
   }

@@ -8,6 +8,9 @@ M.KINDS = {
   network = true, timeout = true, stall = true, tls = true, http = true, api = true,
   blocked = true, no_image = true, invalid_response = true, too_large = true,
   cancelled = true, io = true,
+  -- local failures (never retried, never "network"): config = a setting
+  -- libcurl refused (a malformed proxy or URL), memory = out of memory
+  config = true, memory = true,
 }
 
 local Error = { __name = "nanobanana.Error" }

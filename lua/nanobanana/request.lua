@@ -45,7 +45,7 @@ function Request:_attempt()
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
-  local x, kind, msg = c._engine:start(self._spec)
+  local x, kind, msg = c:_start_xfer(self._spec)
   if not x then
     return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
   end
@@ -53,6 +53,8 @@ function Request:_attempt()
   c._by_xfer[x] = self
 end
 
+-- Only transport failures and the retry statuses are retried; local
+-- failures (config, memory, io, too_large, ...) never are.
 local function retryable(err)
   if err.kind == "network" or err.kind == "stall" or err.kind == "timeout" then return true end
   return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
