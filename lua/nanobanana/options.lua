@@ -167,13 +167,19 @@ end
 
 local function bad_url_chars(s) return s:find("[%c%s\\]") ~= nil end
 
--- host[:port] of an authority, or nil
+-- host, port of an authority "host[:port]" (IPv6 in brackets), or nil when
+-- it is not one (the port, when given, is 1..65535)
 local function host_port(auth)
   local host, port = auth:match("^%[([%x:.]+)%]:?(%d*)$")
-  if host then return host, port end
-  host, port = auth:match("^([%w.-]+):?(%d*)$")
-  if host and host ~= "" and not host:find("^[.-]") then return host, port end
+  if not host then host, port = auth:match("^([%w._-]+):?(%d*)$") end
+  if not host or host:find("^%.") then return nil end
+  if auth:sub(-1) == ":" then return nil end
+  if port ~= "" and (tonumber(port) < 1 or tonumber(port) > 65535) then return nil end
+  return host, port
 end
+
+-- (the messages never repeat a URL: it may carry a key in its query or
+-- a password in its userinfo)
 
 --- base_url: http(s)://host[:port][/path], no query, fragment, userinfo,
 -- spaces or control bytes. Returns scheme, host (lowercase).
@@ -182,16 +188,16 @@ function M.check_base_url(url, level)
   local scheme, auth = url:match("^(%a[%w+.-]*)://([^/]*)")
   scheme = scheme and scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then
-    fail(level, "base_url must start with http:// or https:// (got %q)", url)
+    fail(level, "base_url must start with http:// or https://")
   end
   if bad_url_chars(url) then fail(level, "base_url contains a space, a control byte or a backslash") end
-  if url:find("[?#]") then fail(level, "base_url may not have a query or a fragment (got %q)", url) end
+  if url:find("[?#]") then fail(level, "base_url may not have a query or a fragment (? or #)") end
   if auth:find("@", 1, true) then
     fail(level, "base_url may not carry credentials (user:password@): pass the key as api_key or in headers")
   end
-  local host, port = host_port(auth)
-  if not host or (port ~= "" and tonumber(port) > 65535) then
-    fail(level, "base_url must be scheme://host[:port][/path] (got %q)", url)
+  local host = host_port(auth)
+  if not host then
+    fail(level, "base_url must be scheme://host[:port][/path] (port 1..65535)")
   end
   return scheme, host:lower()
 end
@@ -210,8 +216,7 @@ function M.check_proxy(url, level)
     fail(level, "proxy must be scheme://host[:port] (no path, query, spaces or control bytes)")
   end
   local userinfo, hp = auth:match("^(.*)@([^@]*)$")
-  local host, port = host_port(hp or auth)
-  if not host or (port ~= "" and tonumber(port) > 65535) then
+  if not host_port(hp or auth) then
     fail(level, "proxy must be scheme://host[:port]")
   end
   return userinfo and userinfo:match("^[^:]*:(.+)$") or nil

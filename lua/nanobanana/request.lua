@@ -55,7 +55,7 @@ end
 
 -- Only transport failures and the retry statuses are retried; local
 -- failures (config, memory, io, too_large, ...) never are.
-local function retryable(err)
+function M.retryable(err)
   if err.kind == "network" or err.kind == "stall" or err.kind == "timeout" then return true end
   return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
 end
@@ -93,7 +93,7 @@ function Request:_on_xfer_done(x)
     err.attempts = self.attempts
     -- a stream is retried only before its first event arrived
     local fresh = not (self._stream and #self._chunks > 0)
-    if self.state == "running" and fresh and retryable(err) and self.attempts <= self._retries then
+    if self.state == "running" and fresh and M.retryable(err) and self.attempts <= self._retries then
       local delay = err.retry_after
       local o = c.options
       if delay and delay > o.max_retry_delay then
