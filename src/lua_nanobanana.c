@@ -207,6 +207,26 @@ static int l_copy_atomic(lua_State *L)
     return 1;
 }
 
+/*** Where output to path goes: symlinks followed; only a regular file (or
+ * nothing yet) is a target. @treturn string resolved @treturn boolean exists
+ * @treturn[2] nil, message */
+static int l_output_target(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t cap = strlen(path) + 8192;
+    char *out = nb_newuserdata(L, cap); /* GC-owned */
+    char err[512];
+    int exists = 0;
+    if (nb_output_target(path, out, cap, &exists, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushstring(L, out);
+    lua_pushboolean(L, exists);
+    return 2;
+}
+
 /* l_scan's state lives in a GC-owned box, so a raise while pushing results
  * (memory error) cannot leak the scanner or its buffers. The scanner never
  * calls Lua: finished blobs are parked in C and pushed between feeds. */
@@ -1027,6 +1047,7 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"output_target", l_output_target},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},

@@ -6,6 +6,7 @@
 -- nanobanana.many. User callbacks run only inside poll()/wait(), on the
 -- caller's Lua state, never inside libcurl.
 local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
@@ -207,6 +208,18 @@ function Client:_start(prompt, opts, level, on_finish)
     return req
   end
   options.check_model(model, body.generationConfig, nimg, level)
+  local output, replaces
+  if opts.output then
+    -- only a regular file (or nothing yet) is written; a symlink's target
+    -- is (the link stays a link); a device, FIFO, socket or directory is
+    -- kind io at once, untouched, before anything is sent
+    output, replaces = core.output_target(opts.output)
+    if not output then
+      req:_finish(nil, errors.new("io", { message = replaces }, self:_secrets()))
+      return req
+    end
+    req._output = output
+  end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
   self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
@@ -217,13 +230,9 @@ function Client:_start(prompt, opts, level, on_finish)
     timeout = timeout, connect_timeout = opts.connect_timeout or o.connect_timeout,
     stall = opts.stall_timeout or o.stall_timeout, max_bytes = o.max_response_bytes,
     ca_file = o.ca_file, ca_path = o.ca_path,
-    blob_dir = opts.output and dirname(opts.output) or nil,
-    flush_blobs = false,
+    blob_dir = output and dirname(output) or nil,
+    flush_blobs = replaces == true, -- an existing file will be replaced: see transport.h flush_blobs
   }
-  if opts.output then -- an existing file will be replaced: see transport.h flush_blobs
-    local f = io.open(opts.output, "rb")
-    if f then f:close(); req._spec.flush_blobs = true end
-  end
   req:_attempt()
   return req
 end
