@@ -511,17 +511,21 @@ static int engine_start(lua_State *L)
     pin = 3;
     o.url = opt_field_str(L, 2, "url");
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
+    /* the header lines (they carry the key) are pinned on the stack for
+     * this call only, not in the transfer's pin table: nb_xfer_start copies
+     * them, and no Lua value reachable afterwards holds them */
+    lua_newtable(L); /* 4: header pins */
     lua_getfield(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
         nh = lua_rawlen(L, -1);
         hdrs = nb_newuserdata(L, (nh ? nh : 1) * sizeof *hdrs);
-        lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
         for (i = 0; i < nh; i++) {
             lua_rawgeti(L, -1, (int)i + 1);
             if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "headers[%d] must be a string", (int)i + 1);
             hdrs[i] = lua_tostring(L, -1);
-            lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+            lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
         }
     }
     lua_pop(L, 1);

@@ -117,7 +117,7 @@ function M.new(opts, level)
     headers[#headers + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
   end
   table.sort(headers)
-  private[self] = { key = key, secrets = secrets, headers = headers, proxy = proxy }
+  private[self] = { key = key, scrub = errors.scrubber(secrets), headers = headers, proxy = proxy }
 
   self.options = o
   self._engine = core.engine()
@@ -133,7 +133,10 @@ function Client:__tostring()
   return string.format("nanobanana.Client (%s, model %s, auth %s)", o.base_url, o.model, o.auth)
 end
 
-function Client:_secrets() return private[self].secrets end
+-- The client's scrubber (errors.scrubber): a function that removes its
+-- secrets from a string, passed where results and errors are built; it
+-- holds them in upvalues, so it does not reveal them.
+function Client:_secrets() return private[self].scrub end
 
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)
