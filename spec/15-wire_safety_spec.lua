@@ -85,6 +85,13 @@ describe("wire safety", function()
     end
   end)
 
+  it("refuses CR, LF and NUL in a token learnt later (a token provider's)", function()
+    local c = client()
+    for _, bad in ipairs { "\r", "\n", "\0" } do
+      refused("token contains CR, LF or NUL", c._add_secret, c, "tok" .. bad .. "en-12345678")
+    end
+  end)
+
   it("refuses header names that are not HTTP tokens or that nanobanana owns", function()
     for _, name in ipairs { "Host", "host", "HOST", "Content-Length", "content-length", "Transfer-Encoding",
                             "TRANSFER-encoding", "Connection", "connection" } do

@@ -117,7 +117,7 @@ function M.new(opts, level)
     headers[#headers + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
   end
   table.sort(headers)
-  private[self] = { key = key, scrub = errors.scrubber(secrets), headers = headers, proxy = proxy }
+  private[self] = { key = key, secrets = secrets, scrub = errors.scrubber(secrets), headers = headers, proxy = proxy }
 
   self.options = o
   self._engine = core.engine()
@@ -137,6 +137,16 @@ end
 -- secrets from a string, passed where results and errors are built; it
 -- holds them in upvalues, so it does not reveal them.
 function Client:_secrets() return private[self].scrub end
+
+-- A secret learnt after nb.new (a token a provider hands out): checked as a
+-- header value (no CR, LF, NUL: raises) and scrubbed from then on.
+function Client:_add_secret(value, what)
+  options.check_header_value(value, what or "token", 2)
+  local list = private[self].secrets
+  for i = 1, #list do if list[i] == value then return value end end
+  list[#list + 1] = value
+  return value
+end
 
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)

@@ -45,16 +45,16 @@ end
 
 --- A scrubber for a list of secrets: f(s) -> s with every secret of 8 or
 -- more characters replaced by "***" (shorter ones are too short to scrub
--- safely). The list is copied.
+-- safely). The list is live: a secret appended later (a token refreshed)
+-- is scrubbed from then on.
 function M.scrubber(list)
-  local secs = {}
-  for i = 1, #(list or {}) do
-    if type(list[i]) == "string" and #list[i] >= 8 then secs[#secs + 1] = list[i] end
-  end
-  table.sort(secs, function(a, b) return #a > #b end) -- a longer secret first
+  list = list or {}
   return function(s)
     if type(s) ~= "string" then return s end
-    for i = 1, #secs do s = replace_all(s, secs[i]) end
+    for i = 1, #list do
+      local sec = list[i]
+      if #sec >= 8 then s = replace_all(s, sec) end
+    end
     return s
   end
 end
