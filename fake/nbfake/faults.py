@@ -59,7 +59,8 @@ FAULTS = {
                  "(works with any key)",
     "echo_key": "200 with the image, whose text part, thought text, "
                 "finishMessage and a nested candidate field "
-                "(citationMetadata) carry the credential received",
+                "(citationMetadata) carry the credential received; two "
+                "more text parts carry it split in two",
 }
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
@@ -170,6 +171,16 @@ def echo_key(ans, credential):
                 found = True
     if not found:
         ans.chunks.insert(0, [{"text": said}])
+    # and split in two across adjacent text parts (two stream events): only
+    # the joined text (res.text, a stream's merge) holds it whole
+    last = max(i for i, chunk in enumerate(ans.chunks)
+               if any(isinstance(p.get("text"), str) and not p.get("thought")
+                      for p in chunk)) if any(
+        isinstance(p.get("text"), str) and not p.get("thought")
+        for chunk in ans.chunks for p in chunk) else -1
+    half = len(credential) // 2
+    ans.chunks[last + 1:last + 1] = [[{"text": " Split: " + credential[:half]}],
+                                     [{"text": credential[half:] + "."}]]
     ans.finish_message = "Finished for %s" % credential
     ans.extra_candidate = {"citationMetadata": {"citationSources": [
         {"uri": "https://example.com/?key=%s" % credential,

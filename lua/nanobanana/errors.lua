@@ -79,12 +79,18 @@ local function scrub(v, secrets, depth)
 end
 M.scrub = scrub
 
+-- JSON arrays (json.array) are plain data too; any other metatable (an
+-- image) is left alone
+local json_array_mt = require("nanobanana.json").array_mt
+
 --- Scrubs a decoded response in place, at any depth: every string value
--- and key of plain tables (tables with a metatable, such as images, whose
--- bytes are not scrubbed, are left alone). Returns v.
+-- and key of plain tables and JSON arrays (tables with another metatable,
+-- such as images, whose bytes are not scrubbed, are left alone). Returns v.
 function M.scrub_in_place(v, secrets, depth)
   depth = depth or 0
-  if not secrets or type(v) ~= "table" or depth > 200 or getmetatable(v) ~= nil then return v end
+  if not secrets or type(v) ~= "table" or depth > 200 then return v end
+  local mt = getmetatable(v)
+  if mt ~= nil and mt ~= json_array_mt then return v end
   local f = type(secrets) == "function" and secrets or M.scrubber(secrets)
   local rekey
   for k, x in pairs(v) do
