@@ -207,6 +207,36 @@ static int l_copy_atomic(lua_State *L)
     return 1;
 }
 
+/*** The whole of a regular file (a FIFO, device or directory: an error at
+ * once, never opened; the descriptor is close-on-exec and closed before
+ * this returns). @treturn string bytes @treturn[2] nil, message */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char err[512];
+    size_t got = 0;
+    uint64_t size = 0, size2 = 0;
+    uint8_t one, *buf;
+    if (nb_read_prefix(path, &one, 0, &got, &size, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    if (size > (uint64_t)(SIZE_MAX / 2)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: too large", path);
+        return 2;
+    }
+    buf = nb_newuserdata(L, size ? (size_t)size : 1); /* GC-owned: a raise leaks nothing */
+    if (nb_read_prefix(path, buf, (size_t)size, &got, &size2, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)buf, got);
+    return 1;
+}
+
 /*** Where output to path goes: symlinks followed; only a regular file (or
  * nothing yet) is a target. @treturn string resolved @treturn boolean exists
  * @treturn[2] nil, message */
@@ -1052,6 +1082,7 @@ static const luaL_Reg functions[] = {
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
     {"output_target", l_output_target},
+    {"read_file", l_read_file},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},

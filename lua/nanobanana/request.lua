@@ -125,10 +125,8 @@ function Request:_take_blob(src, i, part)
     self._kept = v
     return v, how
   end
-  local f, ferr = io.open(v, "rb")
-  if not f then return ferr, nil end
-  local bytes = f:read("*a")
-  f:close()
+  local bytes, ferr = core.read_file(v)
+  if not bytes then return ferr, nil end
   return bytes, "data"
 end
 
