@@ -123,8 +123,15 @@ describe("wire safety", function()
     for _, url in ipairs { u .. "/?key=1", u .. "?x", u .. "/#f", u .. "#", "http://user:pw@127.0.0.1:" .. cap.port,
                            "http://user@127.0.0.1:" .. cap.port, u .. "/a b", u .. "/a\r\nX: y", u .. "\n", " " .. u,
                            u .. "/\0", u .. "/a\\b", "http://127.0.0.1:0", "http://127.0.0.1:65536", "http://:80",
-                           "http://", "ftp://127.0.0.1", "127.0.0.1:" .. cap.port, "http://[::1", "http://h:x" } do
+                           "http://", "ftp://127.0.0.1", "127.0.0.1:" .. cap.port, "http://[::1", "http://h:x",
+                           -- what libcurl would reject (or fail to resolve) later, as a network error
+                           "http://[1:2:3]", "http://[::1::2]", "http://[1:2:3:4:5:6:7:8:9]", "http://[12345::]",
+                           "http://[::1.2.3.256]", "http://a..b", "http://.a", "http://x." .. ("a"):rep(64) } do
       refused("base_url", nb.new, { api_key = KEY, base_url = url })
+    end
+    for _, url in ipairs { "http://[::1]:1", "http://[::]", "http://[fe80::1:2]", "http://[1:2:3:4:5:6:7:8]",
+                           "http://[::ffff:127.0.0.1]", "http://a_b.internal.:80", "HTTPS://Example.COM/p" } do
+      assert(nb.new { api_key = KEY, base_url = url })
     end
     local ok, msg = pcall(nb.new, { api_key = KEY, base_url = "http://user:s3cr3t-pass@127.0.0.1:1" })
     assert.is_false(ok)
@@ -133,7 +140,8 @@ describe("wire safety", function()
 
   it("refuses a malformed proxy in nb.new, and hides a proxy's password", function()
     for _, p in ipairs { "127.0.0.1:3128", "http://", "http://:3128", "http://h:0", "http://h:99999", "gopher://h:70",
-                         "http://h/path", "http://h?x", "http://h#f", "http://h 1", "http://h\r\n", "http://h:3128:1" } do
+                         "http://h/path", "http://h?x", "http://h#f", "http://h 1", "http://h\r\n", "http://h:3128:1",
+                         "http://[1:2:3]:8", "socks5://a..b:1" } do
       refused("proxy", nb.new, { api_key = KEY, base_url = cap.url, proxy = p })
     end
     local c = nb.new { api_key = KEY, base_url = cap.url, proxy = "http://user:pr0xy-pass-word@127.0.0.1:3128" }

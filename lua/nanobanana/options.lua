@@ -167,12 +167,54 @@ end
 
 local function bad_url_chars(s) return s:find("[%c%s\\]") ~= nil end
 
+-- an IPv6 literal (without brackets or zone): hex groups, one "::" at
+-- most, an IPv4 tail allowed
+local function ipv6_ok(h)
+  local groups = 0
+  local v4 = h:match(":(%d+%.[%d.]*)$")
+  if v4 then
+    local a, b, c, d = v4:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    if not a or tonumber(a) > 255 or tonumber(b) > 255 or tonumber(c) > 255 or tonumber(d) > 255 then return false end
+    h = h:sub(1, #h - #v4)
+    if h:sub(-2) ~= "::" then h = h:sub(1, -2) end -- "...:1.2.3.4": the ':' belongs to the tail
+    groups = 2
+  end
+  local head, tail = h:match("^(.-)::(.*)$")
+  local parts = head and { head, tail } or { h }
+  if head and tail:find("::", 1, true) then return false end
+  for _, part in ipairs(parts) do
+    if part ~= "" then
+      for g in (part .. ":"):gmatch("([^:]*):") do
+        if not g:match("^%x%x?%x?%x?$") then return false end
+        groups = groups + 1
+      end
+    end
+  end
+  if head then return groups <= 7 end
+  return groups == 8
+end
+
+-- a host name: dot-separated labels of letters, digits, '-' and '_' (1..63
+-- characters each, 253 in all; one trailing dot allowed)
+local function hostname_ok(h)
+  local name = h:gsub("%.$", "")
+  if name == "" or #name > 253 then return false end
+  for label in (name .. "."):gmatch("([^.]*)%.") do
+    if #label < 1 or #label > 63 or not label:match("^[%w_-]+$") then return false end
+  end
+  return true
+end
+
 -- host, port of an authority "host[:port]" (IPv6 in brackets), or nil when
 -- it is not one (the port, when given, is 1..65535)
 local function host_port(auth)
   local host, port = auth:match("^%[([%x:.]+)%]:?(%d*)$")
-  if not host then host, port = auth:match("^([%w._-]+):?(%d*)$") end
-  if not host or host:find("^%.") then return nil end
+  if host then
+    if not ipv6_ok(host) then return nil end
+  else
+    host, port = auth:match("^([%w._-]+):?(%d*)$")
+    if not host or not hostname_ok(host) then return nil end
+  end
   if auth:sub(-1) == ":" then return nil end
   if port ~= "" and (tonumber(port) < 1 or tonumber(port) > 65535) then return nil end
   return host, port
