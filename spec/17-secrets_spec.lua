@@ -68,12 +68,6 @@ describe("secrets", function()
 
   local THINK = { generationConfig = { thinkingConfig = { includeThoughts = true } },
                   model = "gemini-3-pro-image-preview" }
-  local function with(t, extra)
-    local o = {}
-    for k, v in pairs(t) do o[k] = v end
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
 
   it("are scrubbed from results, events, chats and errors, and reachable from none of them", function()
     local roots = {}
