@@ -58,6 +58,25 @@ describe("wire safety", function()
       "Authorization: Bearer " .. KEY .. "\r\nX-Empty:\r\nX-Test: v\r\n", BODY), last())
   end)
 
+  it("a headers= entry named like one of nanobanana's replaces it (sent once)", function()
+    local res, err = client { headers = { ["user-agent"] = "host-app/2", ["X-Server-Timeout"] = "30" } }:generate("hello")
+    assert.is_nil(err)
+    assert.truthy(res)
+    assert.are.equal(table.concat {
+      "POST /v1beta/models/gemini-2.5-flash-image:generateContent HTTP/1.1\r\n",
+      "Host: 127.0.0.1:", cap.port, "\r\n",
+      "Accept: */*\r\n",
+      "Accept-Encoding: gzip\r\n",
+      "Content-Type: application/json\r\n",
+      "x-goog-api-client: nanobanana/", core.version, "\r\n",
+      "Authorization: Bearer ", KEY, "\r\n",
+      "X-Server-Timeout: 30\r\n",
+      "user-agent: host-app/2\r\n",
+      "Content-Length: ", #BODY, "\r\n",
+      "\r\n", BODY,
+    }, last())
+  end)
+
   it("keeps models/ and tunedModels/ prefixes, a base_url path prefix and an empty api_version", function()
     assert.is_nil(select(2, client():generate("hello", { model = "models/gemini-2.5-flash-image" })))
     assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())

@@ -95,7 +95,7 @@ function M.new(opts, level)
   end
 
   if key then options.check_header_value(key, "api_key", level) end
-  local secrets, headers = {}, {}
+  local secrets, headers, overrides = {}, {}, {}
   if key and auth ~= "none" then secrets[#secrets + 1] = key end
   if proxy_secret then secrets[#secrets + 1] = proxy_secret end
   for name, value in pairs(opts.headers or {}) do
@@ -115,9 +115,11 @@ function M.new(opts, level)
     end
     -- "Name;" is libcurl's way to send an empty header ("Name:" would remove it)
     headers[#headers + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
+    overrides[lname] = true
   end
   table.sort(headers)
-  private[self] = { key = key, secrets = secrets, scrub = errors.scrubber(secrets), headers = headers, proxy = proxy }
+  private[self] = { key = key, secrets = secrets, scrub = errors.scrubber(secrets), headers = headers,
+                    overrides = overrides, proxy = proxy }
 
   self.options = o
   self._engine = core.engine()
@@ -161,13 +163,17 @@ end
 
 function Client:_headers(timeout)
   local p = private[self]
-  local h = {
+  local base = {
     "Content-Type: application/json",
     "User-Agent: nanobanana/" .. core.version,
     "x-goog-api-client: nanobanana/" .. core.version,
     "Expect:",
   }
-  if timeout and timeout > 0 then h[#h + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
+  if timeout and timeout > 0 then base[#base + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
+  local h = {}
+  for _, line in ipairs(base) do -- a headers= entry of the same name replaces ours (sent once)
+    if not p.overrides[line:match("^[^:]+"):lower()] then h[#h + 1] = line end
+  end
   local auth = self.options.auth
   if auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
   elseif auth == "bearer" then h[#h + 1] = "Authorization: Bearer " .. p.key end
