@@ -204,6 +204,7 @@ describe("secrets", function()
     assert.is_nil(tostring(c):find(KEY, 1, true))
     assert.are.equal("http://u:***@127.0.0.1:1", c.options.proxy)
     local req = c:start("x")
+    assert.is_nil(c._headers) -- no method hands the header lines out either
     assert.is_nil(req._spec.headers)
     assert.is_nil(req._spec.proxy)
     assert.are.same({}, leaks { c = c, req = req })

@@ -161,7 +161,8 @@ function Client:url(model, method)
   return o.base_url .. ver .. "/" .. path .. ":" .. (method or "generateContent")
 end
 
-function Client:_headers(timeout)
+-- the request headers of one attempt (a local, not a method: it holds the key)
+local function attempt_headers(self, timeout)
   local p = private[self]
   local base = {
     "Content-Type: application/json",
@@ -188,7 +189,7 @@ function Client:_start_xfer(spec)
   local p = private[self]
   local s = {}
   for k, v in pairs(spec) do s[k] = v end
-  s.headers = self:_headers(spec.timeout)
+  s.headers = attempt_headers(self, spec.timeout)
   s.proxy = p.proxy
   return self._engine:start(s)
 end
