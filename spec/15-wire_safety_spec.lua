@@ -165,6 +165,10 @@ describe("wire safety", function()
     end
     local c = nb.new { api_key = KEY, base_url = cap.url, proxy = "http://user:pr0xy-pass-word@127.0.0.1:3128" }
     assert.are.equal("http://user:***@127.0.0.1:3128", c.options.proxy)
+    for _, pw in ipairs { "pa:ss-word-1234", "p@ss-word-1234", "p@s:s%2Fw%40rd-1234" } do
+      local pc = nb.new { api_key = KEY, base_url = cap.url, proxy = "socks5h://u:" .. pw .. "@127.0.0.1:1080" }
+      assert.are.equal("socks5h://u:***@127.0.0.1:1080", pc.options.proxy)
+    end
     assert.are.equal("socks5h://[::1]:1080", nb.new { api_key = KEY, base_url = cap.url, proxy = "socks5h://[::1]:1080" }.options.proxy)
   end)
 

@@ -78,8 +78,7 @@ function M.new(opts, level)
   options.check_model_id(o.model, level)
   local proxy, proxy_secret = o.proxy, nil
   if proxy ~= nil then
-    proxy_secret = options.check_proxy(proxy, level)
-    if proxy_secret then o.proxy = proxy:gsub(":[^:@/]*@", ":***@", 1) end -- readable without its password
+    proxy_secret, o.proxy = options.check_proxy(proxy, level) -- o.proxy: readable without its password
   end
 
   local auth = opts.auth or (is_google_host(o.host) and "x-goog-api-key" or "bearer")

@@ -247,7 +247,8 @@ end
 M.PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
 
 --- proxy: scheme://[user[:password]@]host[:port][/] with a scheme libcurl
--- takes. Returns the password (a secret to scrub), if any.
+-- takes. Returns the password (a secret to scrub) or nil, and the URL with
+-- the password shown as ***.
 function M.check_proxy(url, level)
   level = (level or 1) + 1
   local scheme, auth, rest = url:match("^(%a[%w+.-]*)://([^/]*)(.*)$")
@@ -261,7 +262,9 @@ function M.check_proxy(url, level)
   if not host_port(hp or auth) then
     fail(level, "proxy must be scheme://host[:port]")
   end
-  return userinfo and userinfo:match("^[^:]*:(.+)$") or nil
+  local password = userinfo and userinfo:match("^[^:]*:(.+)$")
+  if not password then return nil, url end
+  return password, scheme .. "://" .. userinfo:match("^[^:]*") .. ":***@" .. hp .. rest
 end
 
 return M
