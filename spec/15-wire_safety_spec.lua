@@ -137,6 +137,14 @@ describe("wire safety", function()
     end
   end)
 
+  it("client:url names only a method (no query or path in it)", function()
+    local c = client()
+    assert.are.equal(cap.url .. "/v1beta/models/m-1:countTokens", c:url("m-1", "countTokens"))
+    for _, m in ipairs { "x?y", "x/y", "x#", "", "a b", "x\r\n" } do
+      refused("method must be a method name", c.url, c, "m", m)
+    end
+  end)
+
   it("refuses base_url with a query, fragment, userinfo, space or control byte", function()
     local u = cap.url
     for _, url in ipairs { u .. "/?key=1", u .. "?x", u .. "/#f", u .. "#", "http://user:pw@127.0.0.1:" .. cap.port,
