@@ -4,15 +4,6 @@ local nb = require "nanobanana"
 local core = require "nanobanana.core"
 local fake = require "helpers.fake"
 
-local function drive(client, req, limit)
-  local t0 = core.now()
-  while req.state == "running" do
-    client:poll()
-    if core.now() - t0 > (limit or 20) then error("request did not finish") end
-    fake.sleep(0.005)
-  end
-end
-
 describe("async", function()
   local server, client
 
@@ -190,14 +181,13 @@ describe("async", function()
         c:close()
         for i = 1, 3 do assert.are.equal("cancelled", reqs[i].state) end
       end
-      c, reqs = nil, nil
+      c, reqs = nil, nil -- luacheck: ignore 311 (drops the references for the collector)
       collectgarbage(); collectgarbage()
     end
   end)
 
   it("__close on a to-be-closed client", function()
     if _VERSION < "Lua 5.4" then return pending("<close> is Lua 5.4") end
-    local req
     local ok = load([[
       local nb, url, out = ...
       do

@@ -109,6 +109,7 @@ describe("cli", function()
     assert.are.equal("", fake.sh("ls -A " .. q(dir)))
 
     server:reset() -- usage errors send nothing
+    local _
     rc, _, err = run(dir, { "-r", "5:9", "x" }, env)
     assert.are.equal(2, rc)
     assert.matches("^nanobanana: gemini%-2%.5%-flash%-image does not take aspectRatio \"5:9\"", err)

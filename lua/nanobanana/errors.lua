@@ -124,6 +124,7 @@ function M.new(kind, fields, secrets)
   return setmetatable(e, Error)
 end
 
+--- True when x is an error object of this library (the err of nil, err).
 function M.is_error(x) return getmetatable(x) == Error end
 
 return M

@@ -24,7 +24,7 @@ local FLASH31_EXTRA = {
     ["4:5"] = {464,576}, ["5:4"] = {576,464}, ["8:1"] = {1536,192}, ["9:16"] = {384,688},
     ["16:9"] = {688,384}, ["21:9"] = {792,336} },
 }
-local function flash31(size, f)
+local function flash31(_size, f) -- _size: the size name, for the reader
   local t = scale(PRO_1K, f)
   local extra = { ["1:4"] = {512,2048}, ["1:8"] = {384,3072}, ["4:1"] = {2048,512}, ["8:1"] = {3072,384} }
   for k, v in pairs(extra) do t[k] = { v[1] * f, v[2] * f } end

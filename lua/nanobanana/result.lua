@@ -231,7 +231,7 @@ function M.from_response(decoded, status, secrets)
     usageMetadata = decoded.usageMetadata, modelVersion = decoded.modelVersion,
     responseId = decoded.responseId, promptFeedback = decoded.promptFeedback,
   }
-  local parts, cand = candidate_parts(decoded)
+  local _, cand = candidate_parts(decoded)
   local texts = {}
   if type(cand) == "table" then
     res.finishReason = cand.finishReason

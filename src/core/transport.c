@@ -1136,7 +1136,8 @@ static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose, struct 
     fd = socket(a->family, a->socktype, a->protocol);
     if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
 #endif
-    return fd < 0 ? CURL_SOCKET_BAD : fd;
+    if (fd < 0) return CURL_SOCKET_BAD;
+    return fd; /* libcurl owns it now (cppcheck read the ?: form as a leak) */
 }
 
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
