@@ -191,6 +191,7 @@ typedef struct nb_upseg {
     size_t len;       /* raw length */
     char *path;
     int fd;
+    uint64_t offset;   /* FILE_RANGE: first byte of the range */
     uint64_t raw_size; /* raw bytes (file size for files) */
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
@@ -1046,6 +1047,22 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             room -= k;
             continue;
         }
+        if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t left = s->raw_size - x->cur_off;
+            size_t k = left < room ? (size_t)left : room;
+            ssize_t r = pread(s->fd, buf + out, k, (off_t)(s->offset + x->cur_off));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                snprintf(x->msg, sizeof x->msg, "cannot read %s: %s", s->path,
+                         r < 0 ? strerror(errno) : "file shrank during upload");
+                x->abort_kind = NB_KIND_IO;
+                return CURL_READFUNC_ABORT;
+            }
+            x->cur_off += (uint64_t)r;
+            out += (size_t)r;
+            room -= (size_t)r;
+            continue;
+        }
         if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
     }
     return out;
@@ -1144,6 +1161,21 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
             }
             s->raw_size = (uint64_t)st.st_size;
             s->wire = nb_b64_encoded_len((size_t)st.st_size);
+        } else if (s->kind == NB_SEG_FILE_RANGE) {
+            struct stat st;
+            s->offset = o->segs[i].offset;
+            s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
+            if (!s->path) goto oom;
+            s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+            if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+                s->offset > (uint64_t)st.st_size || s->len > (uint64_t)st.st_size - s->offset) {
+                *kind = NB_KIND_IO;
+                snprintf(err, errlen, "cannot read %s: %s", s->path,
+                         s->fd < 0 ? strerror(errno)
+                         : !S_ISREG(st.st_mode) ? "not a regular file" : "shorter than the range to send");
+                return -1;
+            }
+            s->raw_size = s->wire = s->len;
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1228,6 +1260,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    if (o->method) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
     if (o->nsegs > 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_total);
