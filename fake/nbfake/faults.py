@@ -57,6 +57,12 @@ FAULTS = {
               "one JSON array of the chunks (as some gateways do)",
     "echo_auth": "400 whose message echoes the credentials received "
                  "(works with any key)",
+    "upload_drop": "upload chunk: keep ARG bytes (default half), then reset "
+                   "the connection without an answer",
+    "upload_lose": "upload chunk: read it all, keep ARG bytes (default "
+                   "half), answer 503",
+    "batch_failed": "the next batch job ends BATCH_STATE_FAILED",
+    "batch_expired": "the next batch job ends BATCH_STATE_EXPIRED",
 }
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
