@@ -229,6 +229,7 @@ struct nb_xfer {
     uint64_t body_bytes, max_body;
     char *blob_dir;
     int flush_blobs;
+    int empty_ok;        /* opts.empty_ok */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
     int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
                                * 2 SSE, 3 the body is plain JSON after all */
@@ -611,6 +612,10 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
+            if (x->empty_ok) {
+                finish(x, NB_OK, "");
+                return;
+            }
             finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
             return;
         }
@@ -1206,6 +1211,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
+    x->empty_ok = o->empty_ok;
     x->sse = o->stream ? 1 : 0;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;

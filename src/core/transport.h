@@ -77,6 +77,9 @@ typedef struct nb_xfer_opts {
                               * ends (a blob that will be renamed over an
                               * existing file: ext4 would otherwise flush it
                               * inside the caller's rename) */
+    int empty_ok;            /* 1: a 2xx with an empty body is a success with
+                              * an empty skeleton (service calls answered by
+                              * headers alone, e.g. resumable uploads) */
     int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
                               * which some gateways send): see nb_event */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
