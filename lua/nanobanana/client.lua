@@ -10,13 +10,14 @@ local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
 local request = require "nanobanana.request"
+local vertex = require "nanobanana.vertex"
 local wire = require "nanobanana.wire"
 
 local M = {}
 
 M.DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 M.DEFAULTS = {
-  api_version = "v1beta", model = "gemini-2.5-flash-image",
+  api_version = "v1beta", model = "gemini-3.1-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
   retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
   max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
@@ -25,7 +26,7 @@ M.DEFAULTS = {
 local Client = { __name = "nanobanana.Client" }
 Client.__index = Client
 M.Client = Client
-for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many" } do
+for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many", "nanobanana.files", "nanobanana.batch" } do
   for k, f in pairs(require(mixin)) do Client[k] = f end
 end
 
@@ -58,7 +59,7 @@ function M.new(opts, level)
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
-                       "poll_budget", "zero_copy" } do
+                       "poll_budget", "zero_copy", "validate" } do
     if opts[k] ~= nil then o[k] = opts[k] end
   end
   for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",
@@ -81,7 +82,12 @@ function M.new(opts, level)
   end
   o.auth = auth
   local key = opts.api_key ~= nil and trim(opts.api_key) or (opts.api_key == nil and env_key() or nil)
-  if auth ~= "none" and not key then
+  local vx = vertex.wanted(opts)
+  local token_source = opts.access_token or opts.token or opts.token_command
+  if token_source and not vx then
+    options.fail(level, "access_token, token and token_command are for Vertex AI (add vertex = { project = ... })")
+  end
+  if auth ~= "none" and not key and not (vx and token_source) then
     options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
   end
 
@@ -109,6 +115,7 @@ function M.new(opts, level)
   private[self] = { key = key, secrets = secrets, headers = headers }
 
   self.options = o
+  if vx then vertex.setup(self, o, private[self], opts, key, level) end
   self._engine = core.engine()
   self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
   self._by_xfer = {}   -- transfer -> request
@@ -126,6 +133,7 @@ function Client:_secrets() return private[self].secrets end
 
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)
+  if self._vertex then return vertex.url(self, model, method) end
   local o = self.options
   local path = model
   if not (model:match("^models/") or model:match("^tunedModels/")) then path = "models/" .. model end
@@ -143,7 +151,11 @@ function Client:_headers(timeout)
   }
   if timeout and timeout > 0 then h[#h + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
   local auth = self.options.auth
-  if auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
+  if self._vertex and auth == "bearer" then
+    local line, err = vertex.auth_header(self, p)
+    if not line then return nil, err end
+    h[#h + 1] = line
+  elseif auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
   elseif auth == "bearer" then h[#h + 1] = "Authorization: Bearer " .. p.key end
   for _, line in ipairs(p.headers) do h[#h + 1] = line end
   return h
@@ -181,14 +193,21 @@ function Client:_start(prompt, opts, level, on_finish)
     req:_finish(nil, nimg)
     return req
   end
-  options.check_model(model, body.generationConfig, nimg, level)
+  local validate = opts.validate
+  if validate == nil then validate = self.options.validate end
+  if validate ~= false then options.check_model(model, body.generationConfig, nimg, level, self._vertex ~= nil) end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
   self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
   local timeout = opts.timeout or o.timeout
+  local headers, herr = self:_headers(timeout)
+  if not headers then
+    req:_finish(nil, herr)
+    return req
+  end
   req._spec = {
     url = stream and (self:url(model, "streamGenerateContent") .. "?alt=sse") or self:url(model),
-    stream = stream or nil, headers = self:_headers(timeout), body = segs,
+    stream = stream or nil, headers = headers, body = segs,
     timeout = timeout, connect_timeout = opts.connect_timeout or o.connect_timeout,
     stall = opts.stall_timeout or o.stall_timeout, max_bytes = o.max_response_bytes,
     proxy = o.proxy, ca_file = o.ca_file, ca_path = o.ca_path,
@@ -222,6 +241,15 @@ function Client:stream(prompt, opts, on_event)
   if on_event then o.on_event = on_event end
   return self:_start(prompt, o, 2):wait()
 end
+
+--- client:count_tokens(prompt, opts) -> the wire answer ({ totalTokens,
+-- ... }) | nil, err; the same prompt and options as generate (images too).
+function Client:count_tokens(prompt, opts)
+  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2):wait()
+end
+
+-- Vertex AI, after a 401: the spec's token replaced by a fresh one.
+function Client:_reauth(spec) return vertex.reauth(self, private[self], spec) end
 
 --- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
 function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end
