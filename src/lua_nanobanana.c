@@ -486,7 +486,7 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
  *   headers (array of "Name: value"), body (array of segments: string,
  *   {b64=string}, {file=path} (base64 of the file), {file=path, raw=true,
  *   offset=n, length=n} (that byte range as is)), timeout, connect_timeout, stall (seconds), max_bytes,
- *   blob_dir, flush_blobs, empty_ok, accept_encoding, proxy, ca_file, ca_path, insecure
+ *   blob_dir, flush_blobs, empty_ok, jsonl, accept_encoding, proxy, ca_file, ca_path, insecure
  * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
 static int engine_start(lua_State *L)
 {
@@ -537,6 +537,9 @@ static int engine_start(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "jsonl");
+    o.jsonl = lua_toboolean(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 2, "empty_ok");
     o.empty_ok = lua_toboolean(L, -1);

@@ -230,6 +230,7 @@ struct nb_xfer {
     char *blob_dir;
     int flush_blobs;
     int empty_ok;        /* opts.empty_ok */
+    int jsonl_open;      /* JSON Lines (sse == 4): the current line has content */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
     int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
                                * 2 SSE, 3 the body is plain JSON after all */
@@ -355,6 +356,7 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
 }
 
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
+static int sse_event_end(void *ud);
 
 /* Deletes the files queued by nb_engine_replace_file (outside the lock:
  * freeing a big file's pages takes time). */
@@ -608,6 +610,15 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     } else if (x->mode == 1 && x->sse == 1) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
+    } else if (x->mode == 1 && x->sse == 4) {
+        /* JSON Lines: a last line without its newline ends here */
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) {
+                finish(x, x->abort_kind != NB_OK ? x->abort_kind : NB_KIND_INVALID_RESPONSE, x->msg);
+                return;
+            }
+        }
     } else if (x->mode == 1) {
         uint64_t off = 0;
         const char *em;
@@ -867,6 +878,31 @@ static int sse_event_end(void *ud)
     return 0;
 }
 
+/* JSON Lines (sse == 4): every non-blank line goes to the scanner and ends
+ * as an event. 0, or -1 (message set). */
+static int jsonl_feed(nb_xfer *x, const char *p, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        const char *q = p;
+        if (!x->jsonl_open)
+            while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q < p + n) {
+            x->jsonl_open = 1;
+            if (sse_data(x, q, (size_t)(p + n - q))) return -1;
+        }
+        if (!nl) break;
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) return -1;
+        }
+        p = nl + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ libcurl callbacks */
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -930,6 +966,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         }
         return len;
     }
+    if (x->sse == 4) return jsonl_feed(x, p, len) == 0 ? total : 0;
     if (x->sse == 1) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
@@ -1212,7 +1249,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
     x->empty_ok = o->empty_ok;
-    x->sse = o->stream ? 1 : 0;
+    x->sse = o->jsonl ? 4 : o->stream ? 1 : 0;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1365,8 +1402,8 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len)
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2 && x->sse != 4; }
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2 || x->sse == 4; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
 unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }

@@ -80,6 +80,10 @@ typedef struct nb_xfer_opts {
     int empty_ok;            /* 1: a 2xx with an empty body is a success with
                               * an empty skeleton (service calls answered by
                               * headers alone, e.g. resumable uploads) */
+    int jsonl;               /* 1: a 2xx body is JSON Lines (a batch results
+                              * file): each non-blank line is scanned like a
+                              * whole response and becomes an nb_event, as an
+                              * SSE event does (stream is then ignored) */
     int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
                               * which some gateways send): see nb_event */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
@@ -175,7 +179,8 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len);
 int nb_xfer_body_is_skeleton(const nb_xfer *x);
 uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 
-int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream */
+int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream
+                                                * (or JSON Lines: opts.jsonl) */
 
 /* ---- blobs: the images of a response (or of one stream event)
  * A set is owned by its transfer (nb_xfer_blobs, valid once done) or by
@@ -202,7 +207,8 @@ const char *nb_blobs_path(const nb_blobs *bs, unsigned i);
 /* The caller takes responsibility for the file (it will not be deleted). */
 void nb_blobs_take_path(nb_blobs *bs, unsigned i);
 
-/* ---- stream events (opts.stream): each SSE event is scanned like a whole
+/* ---- stream events (opts.stream, opts.jsonl): each SSE event (each line
+ * of a JSON Lines body) is scanned like a whole
  * response; when its JSON ends, its skeleton and its blobs become an
  * nb_event queued on the transfer, while the transfer goes on. */
 typedef struct nb_event nb_event;
