@@ -163,10 +163,31 @@ function M.timeouts(req, opts)
   req._timeout, req._connect_timeout, req._stall = opts.timeout, opts.connect_timeout, opts.stall_timeout
 end
 
---- The decoded JSON object of a 2xx exchange, or nil, err (invalid_response, api).
-function M.decode(req, r)
+-- cjson gives floats for every number; integral ones become integers
+local function integers(v, depth)
+  if depth > 64 or type(v) ~= "table" then return v end
+  for k, x in pairs(v) do
+    if type(x) == "number" and math.tointeger and x == math.floor(x) and x >= -2^53 and x <= 2^53 then
+      v[k] = math.tointeger(x)
+    elseif type(x) == "table" then integers(x, depth + 1) end
+  end
+  return v
+end
+
+--- The decoded JSON object of a 2xx exchange, or nil, err (invalid_response,
+-- api for an {"error": ...} answer). With operation = true, a top-level
+-- "error" is a field of the answer (a long-running operation's status).
+function M.decode(req, r, operation)
   local secrets = req._client:_secrets()
   if r.body == "" then return {} end
+  if operation then
+    local d, derr = json.decode(r.body)
+    if type(d) ~= "table" then
+      return nil, errors.new("invalid_response", { message = "response is not a JSON object: " .. tostring(derr),
+                                                   status = r.status }, secrets)
+    end
+    return errors.scrub(integers(d, 0), secrets)
+  end
   local d, err = result.decode(r.body, r.status, r.headers, secrets)
   if not d then return nil, err end
   return errors.scrub(d, secrets)
