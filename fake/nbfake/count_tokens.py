@@ -82,7 +82,11 @@ def _tokens(app, req, spec, model_id):
     images = plan.input_images + sum(
         1 for c in req.get("contents") or [] for p in c.get("parts") or []
         if "fileData" in p)
-    text = max(1, -(-plan.text_chars // 4))
+    chars = plan.text_chars + sum(
+        len(p.get("text", "")) for p in
+        (req.get("systemInstruction") or {}).get("parts") or []
+        if isinstance(p.get("text"), str))
+    text = max(1, -(-chars // 4))
     img = images * (1120 if spec.gemini3 else 258)
     details = [{"modality": "TEXT", "tokenCount": text}]
     if img:

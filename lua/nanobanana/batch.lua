@@ -122,7 +122,13 @@ function M:batch(items, opts)
     if not body then return nil, nimg end
     local v = iopts.validate
     if v == nil then v = validate end
-    if v ~= false then options.check_model(model, body.generationConfig, nimg, level, false) end
+    if v ~= false then
+      local ok, msg = pcall(options.check_model, model, body.generationConfig, nimg, 1, false)
+      if not ok then
+        msg = tostring(msg):gsub("^.-nanobanana: ", "")
+        options.fail(level, "batch item %d: %s", i, msg)
+      end
+    end
     local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
     bodies[i] = segs
     total = total + seg_bytes(segs)

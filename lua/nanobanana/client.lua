@@ -87,7 +87,7 @@ function M.new(opts, level)
   if token_source and not vx then
     options.fail(level, "access_token, token and token_command are for Vertex AI (add vertex = { project = ... })")
   end
-  if auth ~= "none" and not key and not (vx and token_source) then
+  if auth ~= "none" and not key and not vx then -- (Vertex AI: checked by vertex.setup)
     options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
   end
 
@@ -246,6 +246,11 @@ end
 -- ... }) | nil, err; the same prompt and options as generate (images too).
 function Client:count_tokens(prompt, opts)
   return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2):wait()
+end
+
+--- client:start_count_tokens(prompt, opts) -> request (non-blocking count_tokens).
+function Client:start_count_tokens(prompt, opts)
+  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2)
 end
 
 -- Vertex AI, after a 401: the spec's token replaced by a fresh one.

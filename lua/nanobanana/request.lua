@@ -96,7 +96,7 @@ function Request:_on_xfer_done(x)
       self._retry_at = core.now()
       return
     end
-    err = aerr
+    err = aerr or err
   end
   if err then
     err.attempts = self.attempts

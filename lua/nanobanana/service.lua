@@ -97,7 +97,7 @@ local function on_xfer_done(req, x)
       req._retry_at = core.now()
       return
     end
-    err = aerr
+    err = aerr or err
   end
   err.attempts = req.attempts
   if req._on_fail then

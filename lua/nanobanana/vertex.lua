@@ -119,15 +119,13 @@ function M.url(c, model, method)
 end
 
 --- The Authorization header line for a Vertex request (refreshing the
--- token when needed, or when force), or nil, err (kind "io").
+-- token when needed, or when force), or nil, err (kind "io"); nil alone
+-- when forced with an access_token string (nothing to refresh).
 function M.auth_header(c, p, force)
   local st = p.vertex
   local now = core.now()
   if force or not st.token or (st.expires and st.expires - now < M.REFRESH_MARGIN) then
-    if force and st.static then
-      return nil, errors.new("api", { status = 401, code = "UNAUTHENTICATED",
-        message = "the access_token was refused and cannot be refreshed (give token or token_command)" }, p.secrets)
-    end
+    if force and st.static then return nil end -- an access_token string cannot be refreshed
     local tok, exp = st.get()
     if type(tok) ~= "string" or trim(tok) == nil then
       return nil, errors.new("io", { message = "no Vertex AI access token: " .. tostring(exp or "the token source gave none") }, p.secrets)
@@ -144,7 +142,7 @@ function M.auth_header(c, p, force)
 end
 
 --- After a 401: a fresh token (forced) in spec's Authorization header.
--- true, or nil, err.
+-- true, or nil, err (nil alone: no fresh token to be had).
 function M.reauth(c, p, spec)
   local line, err = M.auth_header(c, p, true)
   if not line then return nil, err end
