@@ -55,15 +55,20 @@ local function provider(opts, level)
       if type(a) ~= "string" then options.fail(level, "token_command[%d] must be a string", i) end
       parts[i] = shell_quote(a)
     end
-    local cmd = table.concat(parts, " ")
+    -- the exit status comes back on a last line of its own (Lua 5.1's
+    -- popen close does not report it)
+    local cmd = table.concat(parts, " ") .. '; printf "\\n%d" "$?"'
     return function()
       local p = io.popen(cmd, "r")
       if not p then return nil, "cannot run token_command" end
       local out = p:read("*a") or ""
-      local ok, _, code = p:close()
-      if ok == nil or ok == false or (type(code) == "number" and code ~= 0) then
-        return nil, "token_command failed" .. (type(code) == "number" and (" (exit " .. code .. ")") or "")
+      p:close()
+      local body, code = out:match("^(.*)\n(%d+)$")
+      if code ~= "0" then
+        return nil, "token_command failed" .. (code and (" (exit " .. code .. ")") or "")
       end
+      if not trim(body) then return nil, "token_command printed no token" end
+      out = body
       return trim(out), M.COMMAND_LIFETIME
     end
   end
