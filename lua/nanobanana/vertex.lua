@@ -5,7 +5,8 @@
 --   {base}/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}
 -- with Authorization: Bearer <token>; with vertex = true and an API key and
 -- no project it is express mode: {base}/v1/publishers/google/models/{m}:{method}
--- with x-goog-api-key. Tokens are fetched before the first request, again
+-- with x-goog-api-key. base_url (or GOOGLE_VERTEX_BASE_URL) replaces the
+-- aiplatform host. Tokens are fetched before the first request, again
 -- when less than 60 s remain, and once after a 401; every token is scrubbed
 -- like the key.
 local core = require "nanobanana.core"
@@ -102,9 +103,13 @@ function M.setup(c, o, p, opts, key, level)
     options.fail(level, "Vertex AI with a token needs a project (vertex = { project = ... } or GOOGLE_CLOUD_PROJECT)")
   end
   if opts.base_url == nil then
-    o.base_url = (state.express or location == "global") and "https://aiplatform.googleapis.com"
+    local env = trim(os.getenv("GOOGLE_VERTEX_BASE_URL"))
+    o.base_url = env and env:gsub("/+$", "") or (state.express or location == "global") and "https://aiplatform.googleapis.com"
       or ("https://" .. location .. "-aiplatform.googleapis.com")
-    o.host = o.base_url:match("^https://([^/]+)")
+    if not o.base_url:match("^https?://") then
+      options.fail(level, "GOOGLE_VERTEX_BASE_URL must start with http:// or https:// (got %q)", o.base_url)
+    end
+    o.host = o.base_url:match("^https?://%[?([^/%]:]+)"):lower()
   end
   if opts.api_version == nil then o.api_version = "v1" end
   o.auth = state.express and "x-goog-api-key" or "bearer"
