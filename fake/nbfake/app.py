@@ -12,7 +12,7 @@ from .batch import Batches
 from .count_tokens import CountTokens
 from .errors import ApiError, JSON_TYPE, SSE_TYPE, bad_request
 from .files import Files
-from .faults import (FAULTS, Fault, HTML_502, error_for_fault,
+from .faults import (FAULTS, SERVICE_FAULTS, Fault, HTML_502, error_for_fault,
                      fault_from_prompt, raw_last_user_text, vertex_like_error)
 from .models import MODELS
 from .reply import JsonBody, Reply, render_plain
@@ -229,7 +229,9 @@ class App:
         req = normalize(parsed, schema, "", "GenerateContentRequest")
         plan = validate(req, spec, model_id, memo)
         self.files.check_references(req)
-        fault = self.state.pop_fault() or fault_from_prompt(plan.prompt)
+        fault = self.state.pop_fault_if(
+            lambda f: f.name not in SERVICE_FAULTS) or fault_from_prompt(
+                plan.prompt)
         if fault:
             rec["fault"], rec["fault_arg"] = fault.name, fault.arg
         if self.cfg.latency:

@@ -64,6 +64,9 @@ FAULTS = {
     "batch_failed": "the next batch job ends BATCH_STATE_FAILED",
     "batch_expired": "the next batch job ends BATCH_STATE_EXPIRED",
 }
+# faults that only service requests take (uploads, batch jobs)
+SERVICE_FAULTS = ("upload_drop", "upload_lose", "batch_failed",
+                  "batch_expired")
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
 
