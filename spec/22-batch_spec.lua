@@ -138,6 +138,44 @@ describe("batch", function()
     assert.are.equal(404, err.status)
   end)
 
+  it("non-blocking: start_batch (file input: upload, then create) and start_refresh, driven by poll()", function()
+    local core = require "nanobanana.core"
+    local function drive(req)
+      local t0 = core.now()
+      while req.state == "running" and core.now() - t0 < 20 do client:poll(); fake.sleep(0.005) end
+      client:poll()
+    end
+    local got
+    local t0 = core.now()
+    local req = client:start_batch({ "a cat", "a dog" }, { input = "file", on_done = function(j, e) got = { j, e } end })
+    assert.is_true(core.now() - t0 < 0.5)
+    assert.are.equal("running", req.state)
+    drive(req)
+    assert.is_nil(got[2])
+    local job = got[1]
+    assert.matches("^batches/", job.name)
+    assert.are.equal(job, (req:result()))
+    fake.sleep(0.25)
+    local r2 = job:start_refresh { on_done = function(j) got = { j } end }
+    drive(r2)
+    assert.are.equal(job, got[1])
+    assert.are.equal("BATCH_STATE_SUCCEEDED", job.state)
+    local n = 0
+    for i, res in job:results() do n = i; assert.are.equal(1, #res.images) end
+    assert.are.equal(2, n)
+    -- cancelled while its JSONL is still uploading: cancelled, and no job is made
+    local before = #server:requests()
+    local c2 = client:start_batch({ "x" }, { input = "file" })
+    c2:cancel()
+    client:poll()
+    assert.are.equal("cancelled", c2.state)
+    fake.sleep(0.1)
+    client:poll()
+    for i = before + 1, #server:requests() do
+      assert.is_nil(server:requests()[i].path:match("batchGenerateContent$"))
+    end
+  end)
+
   it("every item is checked before anything is sent", function()
     raises("batch item 2.*does not take aspectRatio", client.batch, client,
       { "ok", { "bad", { imageConfig = { aspectRatio = "8:1" } } } })

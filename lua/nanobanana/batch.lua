@@ -48,6 +48,10 @@ local function update(job, op)
   return job
 end
 
+local function job_id(job)
+  return (tostring(job.name):gsub("^batches/", ""))
+end
+
 local function new_job(c, op, keys)
   local job = setmetatable({ _client = c, _keys = keys }, Job)
   return update(job, op)
@@ -55,7 +59,7 @@ end
 
 local BATCH_OPTS = {
   model = "string", display_name = "string", input = "string", validate = "boolean",
-  on_progress = "function", timeout = "number", retries = "number",
+  on_progress = "function", on_done = "function", timeout = "number", retries = "number",
 }
 
 local function no_vertex(c, level)
@@ -94,8 +98,14 @@ end
 --- client:batch(items, opts) -> job | nil, err. items: prompts or
 -- { prompt, opts } as for generate_many; opts: model, display_name,
 -- input = "inline" | "file" (default: "file" above 100 items or 20 MB).
-function M:batch(items, opts)
-  local level = 2
+function M:batch(items, opts) return M._start_batch(self, items, opts, 2):wait() end
+
+--- client:start_batch(items, opts) -> request (non-blocking; its result
+-- is the job; opts may add on_done).
+function M:start_batch(items, opts) return M._start_batch(self, items, opts, 2) end
+
+function M._start_batch(self, items, opts, level)
+  level = (level or 1) + 1
   no_vertex(self, level)
   options.check(opts, BATCH_OPTS, "batch options", level)
   opts = opts or {}
@@ -138,48 +148,61 @@ function M:batch(items, opts)
   local display = opts.display_name or ("nanobanana-" .. os.date("!%Y%m%d-%H%M%S"))
   local keys = {}
   local segs = { '{"batch":{"displayName":' .. json.encode_string(display) .. ',"inputConfig":' }
-  if input == "inline" then
-    segs[#segs + 1] = '{"requests":{"requests":['
-    for i, b in ipairs(bodies) do
-      segs[#segs + 1] = (i > 1 and "," or "") .. '{"request":'
-      for _, s in ipairs(b) do segs[#segs + 1] = s end
-      segs[#segs + 1] = ',"metadata":{"key":"' .. i .. '"}}'
-      keys[tostring(i)] = i
-    end
-    segs[#segs + 1] = "]}}}}"
-  else
-    local path = os.tmpname()
-    local f = assert(io.open(path, "wb"))
-    for i, b in ipairs(bodies) do
-      local text, err = text_of(b)
-      if not text then
-        f:close(); os.remove(path)
-        return nil, errors.new("io", { message = tostring(err) }, self:_secrets())
-      end
-      f:write('{"key":"', i, '","request":', text, "}\n")
-      keys[tostring(i)] = i
-    end
-    f:close()
-    local file, err = self:upload(path, { mimeType = "application/jsonl", displayName = display .. ".jsonl",
-                                          timeout = opts.timeout, retries = opts.retries })
-    os.remove(path)
-    if not file then return nil, err end
-    segs[#segs + 1] = '{"fileName":' .. json.encode_string(file.name) .. "}}}"
-  end
-  local req = service.new(self, { on_progress = opts.on_progress, timeout = opts.timeout, retries = opts.retries },
-    level, function(rq, r)
+  local req = service.new(self, { on_progress = opts.on_progress, on_done = opts.on_done, timeout = opts.timeout,
+                                  retries = opts.retries }, level, function(rq, r)
       local d, err = service.decode(rq, r, true)
       if not d then return nil, err end
       return new_job(self, d, keys)
     end, "batch")
   service.timeouts(req, opts)
   local name = model:match("^models/") and model or ("models/" .. model)
-  service.send(req, "POST", service.api(self) .. "/" .. name .. ":batchGenerateContent", nil, segs)
-  return req:wait()
-end
-
-local function job_id(job)
-  return (tostring(job.name):gsub("^batches/", ""))
+  local url = service.api(self) .. "/" .. name .. ":batchGenerateContent"
+  if input == "inline" then
+    segs[#segs + 1] = '{"requests":{"requests":['
+    for i, b in ipairs(bodies) do
+      segs[#segs + 1] = (i > 1 and "," or "") .. '{"request":'
+      for _, sg in ipairs(b) do segs[#segs + 1] = sg end
+      segs[#segs + 1] = ',"metadata":{"key":"' .. i .. '"}}'
+      keys[tostring(i)] = i
+    end
+    segs[#segs + 1] = "]}}}}"
+    service.send(req, "POST", url, nil, segs)
+    return req
+  end
+  -- file input: the JSONL is written, uploaded, then the job created
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  for i, b in ipairs(bodies) do
+    local text, err = text_of(b)
+    if not text then
+      f:close(); os.remove(path)
+      service.finish(req, nil, errors.new("io", { message = tostring(err) }, self:_secrets()))
+      return req
+    end
+    f:write('{"key":"', i, '","request":', text, "}\n")
+    keys[tostring(i)] = i
+  end
+  f:close()
+  self._reqs[req] = true -- running while its upload runs
+  local up = require("nanobanana.files")._start_upload(self, path, { mimeType = "application/jsonl",
+    displayName = display .. ".jsonl", timeout = opts.timeout, retries = opts.retries }, level)
+  local function uploaded(file, err)
+    os.remove(path)
+    if req._finished then return end
+    if not file then return service.finish(req, nil, err) end
+    segs[#segs + 1] = '{"fileName":' .. json.encode_string(file.name) .. "}}}"
+    service.send(req, "POST", url, nil, segs)
+  end
+  if up._finished then uploaded(up:result())
+  else
+    up._on_finish = function(rq, _, err) uploaded(not err and rq._value or nil, err) end
+    req._sub = up
+    function req:cancel() -- (cancels the upload too)
+      if self._sub then self._sub:cancel() end
+      return getmetatable(self).cancel(self)
+    end
+  end
+  return req
 end
 
 local function call(c, method, path, step, body)
@@ -188,15 +211,21 @@ local function call(c, method, path, step, body)
   return req:wait()
 end
 
---- job:refresh() -> job (updated in place) | nil, err.
-function Job:refresh()
+--- job:start_refresh(opts) -> request (non-blocking refresh; its result
+-- is the job, updated in place; opts: on_done, timeout, retries).
+function Job:start_refresh(opts)
   local c = self._client
-  return call(c, "GET", "/batches/" .. job_id(self), function(rq, r)
+  local req = service.new(c, opts, 2, function(rq, r)
     local d, err = service.decode(rq, r, true)
     if not d then return nil, err end
     return update(self, d)
-  end)
+  end, "batch")
+  service.send(req, "GET", service.api(c) .. "/batches/" .. job_id(self))
+  return req
 end
+
+--- job:refresh() -> job (updated in place) | nil, err.
+function Job:refresh() return self:start_refresh():wait() end
 
 --- job:wait{ interval = 5, max_interval = 60, timeout, on_state } -> job once
 -- its state is terminal, false on timeout, nil, err when asking failed.

@@ -50,8 +50,11 @@ local function attempt(req)
   c._by_xfer[x] = req
 end
 
+-- (req._value is the result while _finish runs: an internal _on_finish
+-- hook reads it there)
 local function finish(req, v, err)
   if err then return req:_finish(nil, err) end
+  req._value = v
   req:_finish({}) -- (sets attempts/elapsed on a throwaway table)
   req._res = v
 end
