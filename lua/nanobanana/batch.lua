@@ -63,7 +63,10 @@ local BATCH_OPTS = {
 }
 
 local function no_vertex(c, level)
-  if c._vertex then options.fail(level + 1, "the Batch API of nanobanana is the Gemini API's (Vertex AI batch prediction is not supported)") end
+  if c._vertex then
+    options.fail(level + 1, "the Batch API of nanobanana is the Gemini API's"
+      .. " (Vertex AI batch prediction is not supported)")
+  end
 end
 
 -- the text of a body's JSON with its images base64-encoded (for a JSONL line)
@@ -197,9 +200,9 @@ function M._start_batch(self, items, opts, level)
   else
     up._on_finish = function(rq, _, err) uploaded(not err and rq._value or nil, err) end
     req._sub = up
-    function req:cancel() -- (cancels the upload too)
-      if self._sub then self._sub:cancel() end
-      return getmetatable(self).cancel(self)
+    req.cancel = function(rq) -- (cancels the upload too)
+      if rq._sub then rq._sub:cancel() end
+      return getmetatable(rq).cancel(rq)
     end
   end
   return req
@@ -214,13 +217,14 @@ end
 --- job:start_refresh(opts) -> request (non-blocking refresh; its result
 -- is the job, updated in place; opts: on_done, timeout, retries).
 function Job:start_refresh(opts)
-  local c = self._client
+  local job = self
+  local c = job._client
   local req = service.new(c, opts, 2, function(rq, r)
     local d, err = service.decode(rq, r, true)
     if not d then return nil, err end
-    return update(self, d)
+    return update(job, d)
   end, "batch")
-  service.send(req, "GET", service.api(c) .. "/batches/" .. job_id(self))
+  service.send(req, "GET", service.api(c) .. "/batches/" .. job_id(job))
   return req
 end
 
@@ -397,7 +401,7 @@ function Job:results(opts)
       end
     end
     req._pull = pull
-    req._step = function(rq, r, x) pull(x, true); return true end
+    req._step = function(_, _, x) pull(x, true); return true end
     service.prepare(req, "GET", service.api(c) .. "/files/" .. id .. ":download?alt=media")
     req._spec.jsonl = true
     req._spec.blob_dir = dir

@@ -72,7 +72,9 @@ local function source(src, level)
   end
   if type(src) == "table" then
     for k in pairs(src) do
-      if k ~= "data" and k ~= "path" then options.fail(level, "unknown upload source field '%s' (want data or path)", tostring(k)) end
+      if k ~= "data" and k ~= "path" then
+        options.fail(level, "unknown upload source field '%s' (want data or path)", tostring(k))
+      end
     end
     if type(src.data) == "string" then return { data = src.data }, #src.data, (core.sniff(src.data)) end
     src = src.path
@@ -168,7 +170,7 @@ function M._start_upload(c, src, opts, level)
         { message = "the upload was not finalized after its last chunk", status = r.status }, c:_secrets())
     end
     return service.send(rq, chunk_spec())
-  end)
+  end, "upload")
   service.timeouts(req, opts)
   req.progress.upload_total = size or 0
   -- progress counts the whole file: the bytes of finished chunks plus this one's
@@ -214,7 +216,7 @@ end
 function M:file(name, opts)
   no_vertex(self, "file", 2)
   local id = file_id(name, 2)
-  local req = service.new(self, opts, 2, decoded_file)
+  local req = service.new(self, opts, 2, decoded_file, "file")
   service.send(req, "GET", service.api(self) .. "/files/" .. id)
   return req:wait()
 end
@@ -231,7 +233,7 @@ function M:files(opts)
     for i, f in ipairs(type(d.files) == "table" and d.files or {}) do out[i] = M.from_wire(f) end
     out.next_page_token = d.nextPageToken
     return out
-  end)
+  end, "files")
   service.send(req, "GET", service.api(self) .. "/files" .. q)
   local list, err = req:wait()
   if not list then return nil, err end
@@ -242,7 +244,7 @@ end
 function M:delete_file(name, opts)
   no_vertex(self, "delete_file", 2)
   local id = file_id(name, 2)
-  local req = service.new(self, opts, 2, function() return true end)
+  local req = service.new(self, opts, 2, function() return true end, "delete_file")
   service.send(req, "DELETE", service.api(self) .. "/files/" .. id)
   return req:wait()
 end

@@ -111,7 +111,8 @@ local function hint(id)
       if m.stage == "preview" then
         return string.format("%s was shut down on %s; use %s", bare, m.shutdown, m.replacement)
       end
-      return string.format("%s's shutdown was announced for %s at the earliest; use %s", bare, m.shutdown, m.replacement)
+      return string.format("%s's shutdown was announced for %s at the earliest; use %s", bare, m.shutdown,
+        m.replacement)
     end
     return nil
   end

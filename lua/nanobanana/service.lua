@@ -186,8 +186,8 @@ function M.decode(req, r, operation)
   if operation then
     local d, derr = json.decode(r.body)
     if type(d) ~= "table" then
-      return nil, errors.new("invalid_response", { message = "response is not a JSON object: " .. tostring(derr),
-                                                   status = r.status }, secrets)
+      return nil, errors.new("invalid_response",
+      { message = "response is not a JSON object: " .. tostring(derr), status = r.status }, secrets)
     end
     return errors.scrub(integers(d, 0), secrets)
   end
@@ -214,7 +214,9 @@ function M.page_query(opts, what, level)
   opts = opts or {}
   local q = {}
   if opts.page_size then
-    if opts.page_size < 1 or opts.page_size % 1 ~= 0 then options.fail(level, "page_size must be a whole number >= 1") end
+    if opts.page_size < 1 or opts.page_size % 1 ~= 0 then
+      options.fail(level, "page_size must be a whole number >= 1")
+    end
     q[#q + 1] = "pageSize=" .. string.format("%d", opts.page_size)
   end
   if opts.page_token then q[#q + 1] = "pageToken=" .. urlencode(opts.page_token) end
@@ -252,8 +254,8 @@ function M.start_count_tokens(c, prompt, opts, level)
   local body, nimg = wire.build(prompt, opts, level)
   local sopts = { on_progress = opts.on_progress, on_done = opts.on_done, timeout = opts.timeout,
                   retries = opts.retries, connect_timeout = opts.connect_timeout, stall_timeout = opts.stall_timeout }
-  local req = M.new(c, sopts, level, function(req, r)
-    local d, err = M.decode(req, r)
+  local req = M.new(c, sopts, level, function(rq, r)
+    local d, err = M.decode(rq, r)
     if not d then return nil, err end
     return d
   end)

@@ -50,7 +50,9 @@ local function provider(opts, level)
   if opts.token then return opts.token end
   if opts.token_command then
     local argv = opts.token_command
-    if #argv == 0 then options.fail(level, "token_command is a list of strings, e.g. { \"gcloud\", \"auth\", \"print-access-token\" }") end
+    if #argv == 0 then
+      options.fail(level, "token_command is a list of strings, e.g. { \"gcloud\", \"auth\", \"print-access-token\" }")
+    end
     local parts = {}
     for i, a in ipairs(argv) do
       if type(a) ~= "string" then options.fail(level, "token_command[%d] must be a string", i) end
@@ -88,7 +90,8 @@ function M.setup(c, o, p, opts, key, level)
   local location = v.location or trim(os.getenv("GOOGLE_CLOUD_LOCATION")) or "global"
   for _, s in ipairs { project or "x", location } do
     if type(s) ~= "string" or not s:match("^[%w][%w%-%._]*$") then
-      options.fail(level, "vertex project and location are names like \"my-project\" and \"us-central1\" (got %q)", tostring(s))
+      options.fail(level, "vertex project and location are names like \"my-project\" and \"us-central1\" (got %q)",
+        tostring(s))
     end
   end
   local get, static = provider(opts, level)
@@ -104,8 +107,9 @@ function M.setup(c, o, p, opts, key, level)
   end
   if opts.base_url == nil then
     local env = trim(os.getenv("GOOGLE_VERTEX_BASE_URL"))
-    o.base_url = env and env:gsub("/+$", "") or (state.express or location == "global") and "https://aiplatform.googleapis.com"
-      or ("https://" .. location .. "-aiplatform.googleapis.com")
+    if env then o.base_url = (env:gsub("/+$", ""))
+    elseif state.express or location == "global" then o.base_url = "https://aiplatform.googleapis.com"
+    else o.base_url = "https://" .. location .. "-aiplatform.googleapis.com" end
     if not o.base_url:match("^https?://") then
       options.fail(level, "GOOGLE_VERTEX_BASE_URL must start with http:// or https:// (got %q)", o.base_url)
     end
@@ -131,18 +135,21 @@ end
 --- The Authorization header line for a Vertex request (refreshing the
 -- token when needed, or when force), or nil, err (kind "io"); nil alone
 -- when forced with an access_token string (nothing to refresh).
-function M.auth_header(c, p, force)
+function M.auth_header(_, p, force)
   local st = p.vertex
   local now = core.now()
   if force or not st.token or (st.expires and st.expires - now < M.REFRESH_MARGIN) then
     if force and st.static then return nil end -- an access_token string cannot be refreshed
     local tok, exp = st.get()
     if type(tok) ~= "string" or trim(tok) == nil then
-      return nil, errors.new("io", { message = "no Vertex AI access token: " .. tostring(exp or "the token source gave none") }, p.secrets)
+      return nil, errors.new("io",
+        { message = "no Vertex AI access token: " .. tostring(exp or "the token source gave none") }, p.secrets)
     end
     tok = trim(tok)
     if tok:find("[\r\n]") then error("nanobanana: the access token has a forbidden character", 0) end
-    if exp ~= nil and type(exp) ~= "number" then error("nanobanana: token() must return token, expires_in (seconds)", 0) end
+    if exp ~= nil and type(exp) ~= "number" then
+      error("nanobanana: token() must return token, expires_in (seconds)", 0)
+    end
     st.token, st.expires = tok, exp and (now + exp) or nil
     local known = false
     for _, s in ipairs(p.secrets) do if s == tok then known = true end end
