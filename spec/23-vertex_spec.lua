@@ -59,13 +59,18 @@ describe("vertex", function()
       .. PATH:format("asia-northeast1", "gemini-3-pro-image", "generateContent"), out)
   end)
 
-  it("express mode: an API key, no project, x-goog-api-key", function()
+  it("express mode: an API key, no project, x-goog-api-key; a 401 there is not retried", function()
     local c = nb.new { vertex = true, api_key = "test-key", base_url = server.url, retries = 0 }
     assert(c:generate("express"))
     local rec = server:last()
     assert.are.equal("/v1/publishers/google/models/gemini-3.1-flash-image:generateContent", rec.path)
     assert.are.equal("test-key", rec.headers["x-goog-api-key"])
     assert.is_nil(rec.headers["authorization"])
+    server:faults { { name = "vertex_error", arg = "401" } }
+    local res, err = c:generate("again")
+    assert.is_nil(res)
+    assert.are.equal(401, err.status)
+    assert.are.equal(2, #server:requests()) -- (sent once)
   end)
 
   it("a token function: called before the first request, again when < 60 s remain, once after a 401", function()

@@ -405,6 +405,7 @@ function Job:results(opts)
     service.prepare(req, "GET", service.api(c) .. "/files/" .. id .. ":download?alt=media")
     req._spec.jsonl = true
     req._spec.blob_dir = dir
+    req._spec.max_bytes = 0 -- (any size: it is taken line by line, each image as it arrives)
     req:_attempt()
   else
     local list = type(out.inlinedResponses) == "table" and out.inlinedResponses.inlinedResponses

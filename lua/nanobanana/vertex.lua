@@ -161,6 +161,7 @@ end
 --- After a 401: a fresh token (forced) in spec's Authorization header.
 -- true, or nil, err (nil alone: no fresh token to be had).
 function M.reauth(c, p, spec)
+  if p.vertex.express then return nil end -- an API key: nothing to refresh
   local line, err = M.auth_header(c, p, true)
   if not line then return nil, err end
   for i, h in ipairs(spec.headers) do
