@@ -501,11 +501,23 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
                 lua_pop(L, 1);
                 lua_getfield(L, -1, "file");
                 if (lua_type(L, -1) != LUA_TSTRING)
-                    luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}",
-                               (int)i + 1);
+                    luaL_error(L, "body segment %d: want a string, {b64=string}, {file=path}"
+                               " or {file=path, offset=n, length=n, raw=true}", (int)i + 1);
                 s->kind = NB_SEG_B64_FILE;
                 s->path = lua_tostring(L, -1);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+                lua_getfield(L, -1, "raw");
+                if (lua_toboolean(L, -1)) { /* {file=, offset=, length=, raw=true}: bytes as is */
+                    double off = opt_field_num(L, -2, "offset", 0);
+                    double len = opt_field_num(L, -2, "length", -1);
+                    if (off < 0 || len < 0 || off != (double)(uint64_t)off || len != (double)(size_t)len)
+                        luaL_error(L, "body segment %d: a raw file range needs offset >= 0 and length >= 0",
+                                   (int)i + 1);
+                    s->kind = NB_SEG_FILE_RANGE;
+                    s->offset = (uint64_t)off;
+                    s->len = (size_t)len;
+                }
+                lua_pop(L, 1);
             }
             lua_pop(L, 1);
             continue;
@@ -520,9 +532,11 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
 }
 
 /*** Starts a transfer.
- * @tparam table spec url, headers (array of "Name: value"), body (array of
- *   segments), timeout, connect_timeout, stall (seconds), max_bytes,
- *   blob_dir, flush_blobs, accept_encoding, proxy, ca_file, ca_path, insecure
+ * @tparam table spec url, method (nil: POST with a body, GET without),
+ *   headers (array of "Name: value"), body (array of segments: string,
+ *   {b64=string}, {file=path} (base64 of the file), {file=path, raw=true,
+ *   offset=n, length=n} (that byte range as is)), timeout, connect_timeout, stall (seconds), max_bytes,
+ *   blob_dir, flush_blobs, empty_ok, jsonl, accept_encoding, proxy, ca_file, ca_path, insecure
  * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
 static int engine_start(lua_State *L)
 {
@@ -541,6 +555,7 @@ static int engine_start(lua_State *L)
     pin = 3;
     o.url = opt_field_str(L, 2, "url");
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
+    o.method = opt_field_str(L, 2, "method");
     /* the header lines (they carry the key) are pinned on the stack for
      * this call only, not in the transfer's pin table: nb_xfer_start copies
      * them, and no Lua value reachable afterwards holds them */
@@ -576,6 +591,12 @@ static int engine_start(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "jsonl");
+    o.jsonl = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "empty_ok");
+    o.empty_ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 2, "stream");
     o.stream = lua_toboolean(L, -1);

@@ -4,6 +4,7 @@
 -- nanobanana.stream.
 local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
+local models = require "nanobanana.models"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
 
@@ -45,10 +46,8 @@ function Request:_attempt()
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
-  local x, kind, msg = c:_start_xfer(self._spec)
-  if not x then
-    return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
-  end
+  local x, err = c:_start_xfer(self._spec)
+  if not x then return self:_finish(nil, err) end
   self._xfer = x
   c._by_xfer[x] = self
 end
@@ -85,10 +84,20 @@ function Request:_on_xfer_done(x)
     err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
   elseif not r.skeleton and not r.sse then
     err = result.http_error(r.status, r.body, r.headers, secrets)
+    if err.status == 404 then models._hint_error(err, self.model) end
   else
     res, err = self:_result(x, r, secrets)
   end
   if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
+  if err and err.status == 401 and c._vertex and not self._reauthed and self.state == "running" then
+    self._reauthed = true -- Vertex AI: once, with a fresh token
+    local ok, aerr = c:_reauth()
+    if ok then
+      self._retry_at = core.now()
+      return
+    end
+    err = aerr or err
+  end
   if err then
     err.attempts = self.attempts
     -- a stream is retried only before its first event arrived

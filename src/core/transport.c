@@ -193,6 +193,7 @@ typedef struct nb_upseg {
     size_t len;       /* raw length */
     char *path;
     int fd;
+    uint64_t offset;   /* FILE_RANGE: first byte of the range */
     uint64_t raw_size; /* raw bytes (file size for files) */
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
@@ -230,6 +231,8 @@ struct nb_xfer {
     uint64_t body_bytes, max_body;
     char *blob_dir;
     int flush_blobs;
+    int empty_ok;        /* opts.empty_ok */
+    int jsonl_open;      /* JSON Lines (sse == 4): the current line has content */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
     int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
                                * 2 SSE, 3 the body is plain JSON after all */
@@ -355,6 +358,7 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
 }
 
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
+static int sse_event_end(void *ud);
 
 /* Deletes the files queued by nb_engine_replace_file (outside the lock:
  * freeing a big file's pages takes time). */
@@ -611,10 +615,23 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     } else if (x->mode == 1 && x->sse == 1) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
+    } else if (x->mode == 1 && x->sse == 4) {
+        /* JSON Lines: a last line without its newline ends here */
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) {
+                finish(x, x->abort_kind != NB_OK ? x->abort_kind : NB_KIND_INVALID_RESPONSE, x->msg);
+                return;
+            }
+        }
     } else if (x->mode == 1) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
+            if (x->empty_ok) {
+                finish(x, NB_OK, "");
+                return;
+            }
             finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
             return;
         }
@@ -866,6 +883,31 @@ static int sse_event_end(void *ud)
     return 0;
 }
 
+/* JSON Lines (sse == 4): every non-blank line goes to the scanner and ends
+ * as an event. 0, or -1 (message set). */
+static int jsonl_feed(nb_xfer *x, const char *p, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        const char *q = p;
+        if (!x->jsonl_open)
+            while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q < p + n) {
+            x->jsonl_open = 1;
+            if (sse_data(x, q, (size_t)(p + n - q))) return -1;
+        }
+        if (!nl) break;
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) return -1;
+        }
+        p = nl + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ libcurl callbacks */
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -929,6 +971,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         }
         return len;
     }
+    if (x->sse == 4) return jsonl_feed(x, p, len) == 0 ? total : 0;
     if (x->sse == 1) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
@@ -1051,6 +1094,22 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             room -= k;
             continue;
         }
+        if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t left = s->raw_size - x->cur_off;
+            size_t k = left < room ? (size_t)left : room;
+            ssize_t r = pread(s->fd, buf + out, k, (off_t)(s->offset + x->cur_off));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                snprintf(x->msg, sizeof x->msg, "cannot read %s: %s", s->path,
+                         r < 0 ? strerror(errno) : "file shrank during upload");
+                x->abort_kind = NB_KIND_IO;
+                return CURL_READFUNC_ABORT;
+            }
+            x->cur_off += (uint64_t)r;
+            out += (size_t)r;
+            room -= (size_t)r;
+            continue;
+        }
         if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
     }
     return out;
@@ -1162,6 +1221,22 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
                 return -1;
             }
             s->wire = nb_b64_encoded_len((size_t)s->raw_size);
+        } else if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t size = 0;
+            s->offset = o->segs[i].offset;
+            s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
+            if (!s->path) goto oom;
+            s->fd = nb_open_regular(s->path, &size, err, errlen);
+            if (s->fd < 0) {
+                *kind = NB_KIND_IO;
+                return -1;
+            }
+            if (s->offset > size || s->len > size - s->offset) {
+                *kind = NB_KIND_IO;
+                snprintf(err, errlen, "cannot read %s: shorter than the range to send", s->path);
+                return -1;
+            }
+            s->raw_size = s->wire = s->len;
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1192,7 +1267,8 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
-    x->sse = o->stream ? 1 : 0;
+    x->empty_ok = o->empty_ok;
+    x->sse = o->jsonl ? 4 : o->stream ? 1 : 0;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1247,6 +1323,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    if (o->method) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
     if (o->nsegs > 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_total);
@@ -1345,8 +1422,8 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len)
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2 && x->sse != 4; }
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2 || x->sse == 4; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
 unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }
