@@ -138,7 +138,11 @@ end
 function M.auth_header(_, p, force)
   local st = p.vertex
   local now = core.now()
-  if force or not st.token or (st.expires and st.expires - now < M.REFRESH_MARGIN) then
+  -- (the attempt after a 401 sends the token fetched for it as it is,
+  -- however short its life)
+  local due = st.expires and st.expires - now < M.REFRESH_MARGIN and not st.fresh
+  st.fresh = nil
+  if force or not st.token or due then
     if force and st.static then return nil end -- an access_token string cannot be refreshed
     local tok, exp = st.get()
     if type(tok) ~= "string" or trim(tok) == nil then
@@ -150,7 +154,7 @@ function M.auth_header(_, p, force)
     if exp ~= nil and type(exp) ~= "number" then
       error("nanobanana: token() must return token, expires_in (seconds)", 0)
     end
-    st.token, st.expires = tok, exp and (now + exp) or nil
+    st.token, st.expires, st.fresh = tok, exp and (now + exp) or nil, force or nil
     local known = false
     for _, s in ipairs(p.secrets) do if s == tok then known = true end end
     if not known then p.secrets[#p.secrets + 1] = tok end
