@@ -17,7 +17,7 @@ M.DEFAULTS = {
   api_version = "v1beta", model = "gemini-2.5-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
   retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
-  max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
+  max_response_bytes = 512 * 1024 * 1024,
 }
 
 local Client = { __name = "nanobanana.Client" }
@@ -55,7 +55,7 @@ function M.new(opts, level)
   for k, v in pairs(M.DEFAULTS) do self[k] = v end
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
-                       "poll_budget", "zero_copy" } do
+                       "poll_budget" } do
     if opts[k] ~= nil then self[k] = opts[k] end
   end
   for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",
@@ -285,12 +285,12 @@ end
 -- ---------------------------------------------------------------- streams
 
 -- Blob i of a response or of a stream event (src: the Xfer or the Event),
--- for result.materialize. In memory it is the bytes; with output= every blob
+-- for result.materialize. In memory it is a Blob (C memory); with output= every blob
 -- is a temp file: the first final image stays there (moved into place at the
 -- end, or deleted by _finish), any other is read into memory now (src
 -- deletes its files when it is closed).
 function Request:_take_blob(src, i, part)
-  local v, how = src:blob(i, not self._client.zero_copy)
+  local v, how = src:blob(i)
   if how ~= "file" then return v, how end
   local blob = part.inlineData or part.inline_data
   local mime = blob.mimeType or blob.mime_type

@@ -7,7 +7,7 @@ local M = {}
 M.KINDS = {
   network = true, timeout = true, stall = true, tls = true, http = true, api = true,
   blocked = true, no_image = true, invalid_response = true, too_large = true,
-  cancelled = true, io = true,
+  cancelled = true, io = true, memory = true,
 }
 
 local Error = { __name = "nanobanana.Error" }
