@@ -1306,10 +1306,14 @@ def main():
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
     # One run uses one version of the fake server, even if someone edits
-    # fake/gemini_server.py meanwhile.
+    # fake/ meanwhile (the entry point and its nbfake package).
     snap = os.path.join(WORKDIR, "gemini_server.py")
     shutil.copyfile(FAKE, snap)
-    check = subprocess.run([sys.executable, "-m", "py_compile", snap],
+    shutil.copytree(os.path.join(os.path.dirname(FAKE), "nbfake"),
+                    os.path.join(WORKDIR, "nbfake"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    check = subprocess.run([sys.executable, "-m", "compileall", "-q", snap,
+                            os.path.join(WORKDIR, "nbfake")],
                            capture_output=True, text=True)
     if check.returncode != 0:
         print("ERROR: %s does not compile:\n%s" % (FAKE, check.stderr),

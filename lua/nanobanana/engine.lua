@@ -1,0 +1,109 @@
+--- Engine driving (mixed into the Client class): poll() collects what the
+-- engine's worker finished, starts due retries, reports progress, and fires
+-- the callbacks (on_progress, on_event, on_done) on the caller's Lua state.
+local core = require "nanobanana.core"
+
+local M = {}
+
+-- The earliest retry time of this client's requests, or nil.
+function M:_next_retry()
+  local t
+  for req in pairs(self._reqs) do
+    if req._retry_at and (not t or req._retry_at < t) then t = req._retry_at end
+  end
+  return t
+end
+
+-- budget (seconds): stop handling finished transfers once it is spent; the
+-- rest stay queued in the engine for the next call (poll() keeps frames short)
+function M:_collect(budget)
+  local eng = self._engine
+  local t0 = budget and core.now()
+  local handled = 0
+  while true do
+    if budget and handled > 0 and core.now() - t0 >= budget then break end
+    local x = eng:next_done()
+    if not x then break end
+    handled = handled + 1
+    local req = self._by_xfer[x]
+    self._by_xfer[x] = nil
+    if req and req._xfer == x then req:_on_xfer_done(x) end
+    x:close() -- frees its buffers and any temp file nobody kept
+  end
+  local now = core.now()
+  local due = {}
+  for req in pairs(self._reqs) do
+    if req._retry_at and now >= req._retry_at then due[#due + 1] = req end
+    if req._stream and req._xfer then req:_pull_events(req._xfer, false) end
+  end
+  for _, req in ipairs(due) do
+    req._retry_at = nil
+    req:_attempt()
+  end
+end
+
+local function progress_changed(p, last)
+  return p.phase ~= last.phase or p.uploaded ~= last.uploaded or p.downloaded ~= last.downloaded
+      or p.upload_total ~= last.upload_total or p.download_total ~= last.download_total
+end
+
+--- Drives every transfer without blocking and fires due callbacks.
+-- @treturn integer number of unfinished requests
+function M:poll()
+  if self._closed then return 0 end
+  self._engine:perform(0)
+  self:_collect(self.options.poll_budget)
+  local live = {}
+  for req in pairs(self._reqs) do live[#live + 1] = req end
+  for _, req in ipairs(live) do
+    if req._xfer then
+      req._xfer:progress(req.progress)
+      req.progress.elapsed = core.now() - req._t0
+    end
+    local cb = req._on_progress
+    if cb and not req._finished then
+      local last = req._last_progress or {}
+      if progress_changed(req.progress, last) then
+        local p = req.progress
+        req._last_progress = { phase = p.phase, uploaded = p.uploaded, downloaded = p.downloaded,
+                               upload_total = p.upload_total, download_total = p.download_total }
+        cb(p)
+      end
+    end
+  end
+  self:_fire_events()
+  self:_fire_done()
+  local n = 0
+  for _ in pairs(self._reqs) do n = n + 1 end
+  return n
+end
+
+-- Fires the queued stream events (inside poll()), in order, one request at
+-- a time; an error in on_event reaches poll's caller, the queue stays sound.
+function M:_fire_events()
+  while true do
+    local req = next(self._evreqs)
+    if not req then return end
+    local q = req._evq
+    if #q == 0 then
+      self._evreqs[req] = nil
+    else
+      local ev = table.remove(q, 1)
+      if #q == 0 then self._evreqs[req] = nil end
+      req._on_event(ev)
+    end
+  end
+end
+
+-- Fires on_done of the finished requests, in finishing order.
+function M:_fire_done()
+  while self._qhead do
+    local req = self._qhead
+    self._qhead = req._qnext
+    if not self._qhead then self._qtail = nil end
+    req._qnext = nil
+    req._on_done(req:result()) -- an error here reaches poll's caller; the queue is consistent
+  end
+end
+
+return M
