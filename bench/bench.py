@@ -609,7 +609,7 @@ def add_single_targets(report, single):
                       "nb %s vs %s + %s" % (
                           fmt_s(c), fmt_s(s["floor-curl"].med("cpu")),
                           fmt_s(s["floor-b64"].med("cpu"))))
-    # the three memory figures of the contract (design 5.1)
+    # the three memory figures: output=, in memory then :save(), img.data read
     report.target("4K peak RSS, output= <= 16 MiB",
                   s["nb-output"].med("rss"), 16 * MiB, mib, "")
     report.target("4K peak RSS, in memory then :save() <= image + 16 MiB",
