@@ -25,6 +25,9 @@
 #include <unistd.h>
 #if NB_HAVE_MREMAP
 #include <sys/mman.h>
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON) /* older BSD spelling */
+#define MAP_ANONYMOUS MAP_ANON
+#endif
 #endif
 
 #define NB_BLOB_FIRST ((size_t)64 * 1024)
