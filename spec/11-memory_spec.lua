@@ -90,7 +90,7 @@ describe("images in C memory", function()
     assert.are.equal(img, res.content.parts[2].inlineData.data)
   end)
 
-  it("img:save() writes straight from the blob (exact bytes, mode from the umask) without making data", function()
+  it("img:save() writes straight from the blob (exact bytes) without making data", function()
     local size = 6 * MIB + 1
     local res = assert(client:generate("otter [[fault:huge:" .. size .. "]]"))
     local img = res.images[1]
