@@ -169,18 +169,47 @@ describe("images in C memory", function()
     assert.are.equal(3 * MIB, sent[#sent].inlineData.data.bytes)
 
     -- the next send borrows the blob; the image is materialised (and the
-    -- Blob lets go) while the transfer may still read it
-    local _, b_before = blobs()
+    -- image lets go of it) while the transfer may still read it
+    collect()
+    local n_before, b_before = blobs()
     local req = chat:start("and a scarf [[fault:stall:0.5]]")
     local data = img.data
     collect()
     local _, b_during = blobs()
-    assert.is_true(b_during >= b_before - 3 * MIB) -- the transfer's reference keeps it
-    assert(req:wait())
+    assert.is_true(b_during >= b_before) -- the request's reference keeps the bytes
+    local r3 = assert(req:wait())
     collect()
+    -- released when the request finished: img's blob went, r3's image came
+    local n_after, b_after = blobs()
+    assert.are.equal(n_before, n_after)
+    assert.is_true(b_after <= b_before - 3 * MIB + r3.images[1].size + 4096, b_after .. " bytes")
     sent = server:last().body.contents[2].parts
     assert.are.equal(sha, sent[#sent].inlineData.data.sha256)
     assert.are.equal(sha, fake.sha256(data))
+  end)
+
+  it("a retry sends an image from C memory even when its data was read during the back-off", function()
+    local c = nb.new { base_url = server.url, api_key = "test-key", retries = 1, retry_base_delay = 0.3 }
+    local img = assert(c:generate("otter [[fault:huge:" .. (2 * MIB + 7) .. "]]")).images[1]
+    local sha = served_sha(server)
+    server:reset()
+    server:faults { "503" }
+    local req = c:start("with a hat", { images = { img } })
+    while req.progress.phase ~= "retrying" and req.state == "running" do
+      c:poll()
+      fake.sleep(0.01)
+    end
+    assert.are.equal("retrying", req.progress.phase)
+    assert.are.equal(sha, fake.sha256(img.data)) -- the image lets go of its C memory
+    local res, err = req:wait()
+    assert.is_truthy(res, tostring(err))
+    assert.are.equal(2, res.attempts)
+    local reqs = server:requests()
+    assert.are.equal(2, #reqs)
+    for _, r in ipairs(reqs) do
+      assert.are.equal(sha, r.body.contents[1].parts[2].inlineData.data.sha256)
+    end
+    c:close()
   end)
 
   it("chat:to_json() encodes images from C memory, without making data", function()

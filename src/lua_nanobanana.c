@@ -442,12 +442,38 @@ static int engine_tostring(lua_State *L)
     return 1;
 }
 
+/* A body's segments, GC-owned: a segment whose bytes lie in a Blob holds a
+ * reference to them (taken as it is read, so no finalizer or metamethod run
+ * meanwhile can free them) until segs_release(), or __gc after a raise. */
+#define SEGS_MT "nanobanana.Segments"
+typedef struct {
+    size_t n;
+    nb_seg v[1];
+} seg_array;
+
+static void segs_release(seg_array *a)
+{
+    size_t i;
+    for (i = 0; i < a->n; i++) {
+        nb_blobmem_release(a->v[i].mem);
+        a->v[i].mem = NULL;
+    }
+}
+
+static int segs_gc(lua_State *L)
+{
+    segs_release(luaL_checkudata(L, 1, SEGS_MT));
+    return 0;
+}
+
 /* Reads spec.body (array) into a GC-owned nb_seg array; pins strings in the
- * table at pin_idx. Returns the array; *n receives its length. */
-static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
+ * table at pin_idx. Returns the array (NULL without a body); *n receives
+ * its length. */
+static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
 {
     size_t i, len;
     nb_seg *segs;
+    seg_array *arr;
     lua_getfield(L, spec, "body");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -456,11 +482,15 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     }
     luaL_argcheck(L, lua_istable(L, -1), 2, "body must be an array of segments");
     len = lua_rawlen(L, -1);
-    segs = nb_newuserdata(L, (len ? len : 1) * sizeof *segs);
+    arr = nb_newuserdata(L, sizeof *arr + (len ? len : 1) * sizeof *segs);
+    arr->n = 0;
+    luaL_setmetatable(L, SEGS_MT);
     lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1); /* pin the array */
+    segs = arr->v;
     for (i = 0; i < len; i++) {
         nb_seg *s = &segs[i];
         memset(s, 0, sizeof *s);
+        arr->n = i + 1;
         lua_rawgeti(L, -1, (int)i + 1);
         if (lua_type(L, -1) == LUA_TSTRING) {
             s->kind = NB_SEG_BYTES;
@@ -473,12 +503,13 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
                 s->ptr = lua_tolstring(L, -1, &s->len);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
             } else if ((bb = luaL_testudata(L, -1, BLOB_MT)) != NULL) {
-                /* the transfer takes a reference of its own (nb_xfer_start) */
+                /* no pin: the transfer takes a C reference of its own
+                 * (nb_xfer_start), the Blob may go at any time */
                 luaL_argcheck(L, bb->m != NULL, 2, "body segment: the blob's bytes were taken");
                 s->kind = NB_SEG_B64;
                 s->ptr = (const char *)nb_blobmem_data(bb->m, &s->len);
-                s->mem = bb->m;
-                lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+                s->mem = nb_blobmem_retain(bb->m);
+                lua_pop(L, 1);
             } else {
                 lua_pop(L, 1);
                 lua_getfield(L, -1, "file");
@@ -498,7 +529,7 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     }
     lua_pop(L, 1);
     *n = len;
-    return segs;
+    return arr;
 }
 
 /*** Starts a transfer.
@@ -514,6 +545,7 @@ static int engine_start(lua_State *L)
     size_t i, nh = 0;
     int pin, boxi;
     xfer_box *xb;
+    seg_array *segarr;
     nb_kind kind;
     char err[512];
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -539,7 +571,8 @@ static int engine_start(lua_State *L)
     lua_pop(L, 1);
     o.headers = hdrs;
     o.nheaders = nh;
-    o.segs = read_segments(L, 2, pin, &o.nsegs);
+    segarr = read_segments(L, 2, pin, &o.nsegs);
+    o.segs = segarr ? segarr->v : NULL;
     o.timeout_ms = (long)(opt_field_num(L, 2, "timeout", 0) * 1000.0);
     o.connect_timeout_ms = (long)(opt_field_num(L, 2, "connect_timeout", 0) * 1000.0);
     o.stall_ms = (long)(opt_field_num(L, 2, "stall", 0) * 1000.0);
@@ -569,6 +602,7 @@ static int engine_start(lua_State *L)
     /* make room in the engine's pin table before acquiring anything */
     nb_getuservalue(L, 1);
     xb->x = nb_xfer_start(eb->e, &o, &kind, err, sizeof err);
+    if (segarr) segs_release(segarr); /* the transfer holds its own references */
     if (!xb->x) {
         lua_pushnil(L);
         lua_pushstring(L, nb_kind_name(kind));
@@ -756,6 +790,21 @@ static int blob_take(lua_State *L)
     return 1;
 }
 
+/*** A second Blob holding its own reference to the same bytes: they stay in
+ * C memory until both have let go (a request's body keeps one, so that a
+ * retry can send the image after the first Blob's bytes were taken).
+ * @treturn Blob */
+static int blob_share(lua_State *L)
+{
+    blob_box *b = check_blob(L, 1), *nbx;
+    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
+    nbx = nb_newuserdata(L, sizeof *nbx);
+    nbx->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
+    nbx->m = nb_blobmem_retain(b->m);
+    return 1;
+}
+
 /*** Whether the bytes are still in C memory. @treturn boolean */
 static int blob_live(lua_State *L)
 {
@@ -930,6 +979,7 @@ static const luaL_Reg event_methods[] = {
 static const luaL_Reg blob_methods[] = {
     {"size", blob_size},
     {"take", blob_take},
+    {"share", blob_share},
     {"live", blob_live},
     {"close", blob_close},
     {"__gc", blob_close},
@@ -971,6 +1021,10 @@ NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
     new_type(L, XFER_MT, xfer_methods);
     new_type(L, EVENT_MT, event_methods);
     new_type(L, BLOB_MT, blob_methods);
+    luaL_newmetatable(L, SEGS_MT);
+    lua_pushcfunction(L, segs_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     luaL_newmetatable(L, SCANBOX_MT);
     lua_pushcfunction(L, scanbox_gc);
     lua_setfield(L, -2, "__gc");

@@ -74,12 +74,24 @@ function Image:save(path)
   return true
 end
 
---- The blob segment the request encoder sends for this image (the
--- transfer reads a Blob's C memory, holding a reference of its own).
+--- The blob segment the request encoder sends for this image. A Blob's
+-- bytes are sent from C memory: the segment holds a reference of its own
+-- (Blob:share), so every attempt of the request can send them even if
+-- img.data is read meanwhile; the request drops it when it finishes.
 function Image:_segment()
-  local bytes = self:_bytes_ref()
-  if bytes then return { b64 = bytes } end
+  local blob = rawget(self, "_blob")
+  if blob then return { b64 = blob:share() } end
+  if rawget(self, "data") then return { b64 = self.data } end
   return { file = self.path }
+end
+
+--- Lets go of the references a request body's segments hold (see
+-- Image:_segment) when the request is finished; a transfer still running
+-- keeps a reference of its own.
+function M.release_segments(body)
+  for _, s in ipairs(body or {}) do
+    if type(s) == "table" and type(s.b64) == "userdata" then s.b64:close() end
+  end
 end
 
 --- The image's bytes as base64 text (a chat's to_json), encoded from the C

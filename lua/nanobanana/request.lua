@@ -4,6 +4,7 @@
 -- nanobanana.stream.
 local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
+local image = require "nanobanana.image"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
 
@@ -178,6 +179,8 @@ function Request:_finish(res, err)
   local c = self._client
   self._finished = true
   self._retry_at = nil
+  if self._spec then image.release_segments(self._spec.body) end -- images' C memory it held
+  self._spec = nil
   if self._kept then -- an output= image that will not be placed
     os.remove(self._kept)
     self._kept = nil
