@@ -260,6 +260,44 @@ describe("images in C memory", function()
   end)
 end)
 
+describe("blob files (output=)", function()
+  local server
+
+  setup(function() server = fake.start() end)
+  teardown(function() server:stop() end)
+
+  it("are created 0666 less the umask, close-on-exec, and become the output file as they are", function()
+    local dir = fake.sh("mktemp -d"):gsub("%s+$", "")
+    for _, case in ipairs { { "027", "640" }, { "002", "664" } } do
+      local out = dir .. "/otter-" .. case[1] .. ".png"
+      local script = string.format([==[
+        local nb = require "nanobanana"
+        local c = nb.new { base_url = %q, api_key = "test-key", retries = 0 }
+        -- the answer stalls after its first KB: the temporary file is open
+        local req = c:start("otter [[fault:stall:1]]", { output = %q })
+        while req.progress.phase ~= "downloading" do c:poll(); c._engine:perform(5) end
+        -- a child started now must not inherit it (close-on-exec)
+        local p = io.popen("ls -l /proc/self/fd/ | grep -c nanobanana-")
+        local held = p:read("*a"); p:close()
+        local res = assert(req:wait())
+        io.write(res.images[1].path, " ", (held:gsub("%%s+", "")), "\n")
+        c:close()
+      ]==], server.url, out)
+      local name = os.tmpname()
+      local f = assert(io.open(name, "w"))
+      f:write(string.format("package.path = %q; package.cpath = %q\n", package.path, package.cpath), script)
+      f:close()
+      local p = assert(io.popen("sh -c 'umask " .. case[1] .. " && exec " .. LUA .. " " .. name .. "' 2>&1"))
+      local got = p:read("*a")
+      p:close()
+      os.remove(name)
+      assert.are.equal(out .. " 0\n", got)
+      assert.are.equal(case[2], (fake.sh("stat -c %a " .. out):gsub("%s+$", "")))
+    end
+    fake.sh("rm -rf " .. dir)
+  end)
+end)
+
 describe("blob memory under limits", function()
   local server
 

@@ -76,7 +76,8 @@ typedef struct nb_blobs {
 enum { NB_BLOB_OK = 0, NB_BLOB_EIO = -1, NB_BLOB_ENOMEM = -2 };
 
 /* Worker side. begin starts blob idx (== the count so far), in memory, or,
- * with dir, in a new temporary file there (mode 0600 until placed). write
+ * with dir, in a new temporary file there (close-on-exec, mode 0666 less
+ * the umask, so it can be renamed into place as is). write
  * appends decoded bytes. end finishes it; flush: start the file's
  * writeback now (where the system can: sync_file_range, else nothing), so
  * a later rename over an existing file does not pay for it. Each returns
