@@ -41,6 +41,7 @@ typedef union header {
     long double ld; /* alignment for anything Lua stores */
     long long ll;
     void *p;
+    char pad[16]; /* what malloc guarantees on 64-bit glibc, on 32-bit too */
 } header;
 
 typedef struct counting {
