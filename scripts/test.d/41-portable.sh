@@ -2,8 +2,8 @@ say "portable core: -DNB_PORTABLE=ON (POSIX.1-2008 only, no _GNU_SOURCE; gcc -We
 # every Linux-specific call replaced by its POSIX fallback (blob growth by
 # realloc, no sync_file_range/madvise/pipe2...): what macOS and the BSDs build
 if build build-portable gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_PORTABLE=ON; then
-  if grep -qE '^#define NB_HAVE_(MREMAP|MADV_HUGEPAGE|SYNC_FILE_RANGE|PIPE2|ACCEPT4) 0$' build-portable/nb_config/nb_config.h &&
-     ! grep -qE '^#define NB_HAVE_(MREMAP|MADV_HUGEPAGE|SYNC_FILE_RANGE|POSIX_FADVISE|PIPE2|ACCEPT4) 1$' build-portable/nb_config/nb_config.h &&
+  if grep -qE '^#define NB_HAVE_(MREMAP|MADV_HUGEPAGE|SYNC_FILE_RANGE|PIPE2|EVENTFD|ACCEPT4) 0$' build-portable/nb_config/nb_config.h &&
+     ! grep -qE '^#define NB_HAVE_(MREMAP|MADV_HUGEPAGE|SYNC_FILE_RANGE|POSIX_FADVISE|PIPE2|EVENTFD|ACCEPT4) 1$' build-portable/nb_config/nb_config.h &&
      grep -q -- '-D_POSIX_C_SOURCE=200809L' build-portable/compile_commands.json &&
      python3 - build-portable/compile_commands.json >"$LOGS/portable-macros.log" 2>&1 <<'PY'
 # every file as compiled: _GNU_SOURCE never defined, _POSIX_C_SOURCE 200809L
