@@ -44,7 +44,7 @@ end
 -- The bytes without making a Lua string when they are still in C memory:
 -- the Blob or the string (nil for a file-backed image).
 function Image:_bytes_ref()
-  return rawget(self, "_blob") or rawget(self, "data")
+  return rawget(self, "data") or rawget(self, "_blob")
 end
 
 --- The bytes: `img.data` (reads the file for file-backed images).
@@ -79,9 +79,9 @@ end
 -- (Blob:share), so every attempt of the request can send them even if
 -- img.data is read meanwhile; the request drops it when it finishes.
 function Image:_segment()
-  local blob = rawget(self, "_blob")
+  local data, blob = rawget(self, "data"), rawget(self, "_blob")
+  if data then return { b64 = data } end
   if blob then return { b64 = blob:share() } end
-  if rawget(self, "data") then return { b64 = self.data } end
   return { file = self.path }
 end
 
