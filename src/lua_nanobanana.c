@@ -104,20 +104,36 @@ static double opt_field_num(lua_State *L, int idx, const char *k, double dflt)
     return v;
 }
 
-/* Argument i: a string, or a Blob whose bytes are still in C memory.
- * The bytes stay valid while the argument is on the stack. */
-static const char *check_bytes(lua_State *L, int i, size_t *len)
+/* Argument i: a string, or a Blob whose bytes are still in C memory. For
+ * a Blob, the call takes a reference of its own, held by a Blob box pushed
+ * on the stack (*hold): a finalizer that runs during a later allocation and
+ * takes the argument's bytes cannot free them under the call; bytes_done()
+ * lets go at once, the box's __gc if the call raises. */
+static const char *check_bytes(lua_State *L, int i, size_t *len, blob_box **hold)
 {
-    blob_box *b;
+    blob_box *b, *h;
     size_t n;
     const uint8_t *p;
+    *hold = NULL;
     if (lua_type(L, i) == LUA_TSTRING) return lua_tolstring(L, i, len);
     b = luaL_testudata(L, i, BLOB_MT);
     if (!b) luaL_argerror(L, i, "string or nanobanana.Blob expected");
+    h = nb_newuserdata(L, sizeof *h); /* allocates: checked after it */
+    h->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
     luaL_argcheck(L, b->m != NULL, i, "the blob's bytes were taken");
-    p = nb_blobmem_data(b->m, &n);
+    h->m = nb_blobmem_retain(b->m);
+    p = nb_blobmem_data(h->m, &n);
     *len = n;
+    *hold = h;
     return (const char *)p;
+}
+
+static void bytes_done(blob_box *hold)
+{
+    if (!hold) return;
+    nb_blobmem_release(hold->m);
+    hold->m = NULL;
 }
 
 /* ------------------------------------------------------------------ pure functions */
@@ -126,13 +142,15 @@ static const char *check_bytes(lua_State *L, int i, size_t *len)
 static int l_b64encode(lua_State *L)
 {
     size_t n, outn;
-    const char *s = check_bytes(L, 1, &n);
+    blob_box *hold;
+    const char *s = check_bytes(L, 1, &n, &hold);
     nb_outbuf b;
     char *out;
     outn = nb_b64_encoded_len(n);
     out = nb_outbuf_init(L, &b, outn ? outn : 1);
     nb_b64_encode((const uint8_t *)s, n, out);
     nb_outbuf_push(&b, outn);
+    bytes_done(hold);
     return 1;
 }
 
@@ -161,9 +179,10 @@ static int push_sniff(lua_State *L, const uint8_t *p, size_t n)
 {
     uint32_t w = 0, h = 0;
     const char *mime = nb_sniff_mime(p, n);
+    int sized = nb_sniff_size(p, n, &w, &h); /* both read before Lua allocates */
     if (mime) lua_pushstring(L, mime);
     else lua_pushnil(L);
-    if (nb_sniff_size(p, n, &w, &h)) {
+    if (sized) {
         lua_pushinteger(L, (lua_Integer)w);
         lua_pushinteger(L, (lua_Integer)h);
     } else {
@@ -177,8 +196,11 @@ static int push_sniff(lua_State *L, const uint8_t *p, size_t n)
 static int l_sniff(lua_State *L)
 {
     size_t n;
-    const char *s = check_bytes(L, 1, &n);
-    return push_sniff(L, (const uint8_t *)s, n);
+    blob_box *hold;
+    const char *s = check_bytes(L, 1, &n, &hold);
+    push_sniff(L, (const uint8_t *)s, n);
+    bytes_done(hold);
+    return 3;
 }
 
 /*** Same for a file, reading only its head. @treturn mime, width, height, size @treturn[2] false, message */
@@ -205,9 +227,12 @@ static int l_write_atomic(lua_State *L)
 {
     size_t n;
     const char *path = luaL_checkstring(L, 1);
-    const char *data = check_bytes(L, 2, &n);
+    blob_box *hold;
+    const char *data = check_bytes(L, 2, &n, &hold);
     char err[512];
-    if (nb_write_atomic(path, data, n, err, sizeof err) != 0) {
+    int rc = nb_write_atomic(path, data, n, err, sizeof err);
+    bytes_done(hold);
+    if (rc != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
@@ -779,14 +804,22 @@ static int blob_size(lua_State *L)
  * only: afterwards the Blob is empty. @treturn string */
 static int blob_take(lua_State *L)
 {
-    blob_box *b = check_blob(L, 1);
+    blob_box *b = check_blob(L, 1), *h;
     const uint8_t *p;
     size_t n;
+    /* the reference moves to a box of this call's first, so a finalizer run
+     * by the copy's allocation finds the Blob empty; the box's __gc frees
+     * the bytes if the copy raises */
+    h = nb_newuserdata(L, sizeof *h);
+    h->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
     luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
-    p = nb_blobmem_data(b->m, &n);
-    lua_pushlstring(L, (const char *)p, n); /* may raise: the box still owns the bytes */
-    nb_blobmem_release(b->m);
+    h->m = b->m;
     b->m = NULL;
+    p = nb_blobmem_data(h->m, &n);
+    lua_pushlstring(L, (const char *)p, n); /* the one copy */
+    nb_blobmem_release(h->m); /* the C memory goes now */
+    h->m = NULL;
     return 1;
 }
 
@@ -797,10 +830,10 @@ static int blob_take(lua_State *L)
 static int blob_share(lua_State *L)
 {
     blob_box *b = check_blob(L, 1), *nbx;
-    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
     nbx = nb_newuserdata(L, sizeof *nbx);
     nbx->m = NULL;
     luaL_setmetatable(L, BLOB_MT);
+    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken"); /* after the allocation */
     nbx->m = nb_blobmem_retain(b->m);
     return 1;
 }
