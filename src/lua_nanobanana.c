@@ -807,18 +807,19 @@ static int blob_take(lua_State *L)
     blob_box *b = check_blob(L, 1), *h;
     const uint8_t *p;
     size_t n;
-    /* the reference moves to a box of this call's first, so a finalizer run
-     * by the copy's allocation finds the Blob empty; the box's __gc frees
-     * the bytes if the copy raises */
+    /* the copy reads through a reference of this call's own (a box whose
+     * __gc drops it if the copy raises: the Blob then keeps its bytes), so
+     * a finalizer run by the copy's allocation cannot free them under it */
     h = nb_newuserdata(L, sizeof *h);
     h->m = NULL;
     luaL_setmetatable(L, BLOB_MT);
     luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
-    h->m = b->m;
-    b->m = NULL;
+    h->m = nb_blobmem_retain(b->m);
     p = nb_blobmem_data(h->m, &n);
     lua_pushlstring(L, (const char *)p, n); /* the one copy */
-    nb_blobmem_release(h->m); /* the C memory goes now */
+    nb_blobmem_release(b->m);                /* NULL if a finalizer took it meanwhile */
+    b->m = NULL;
+    nb_blobmem_release(h->m); /* the C memory goes now (unless a transfer holds it) */
     h->m = NULL;
     return 1;
 }

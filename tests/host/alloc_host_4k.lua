@@ -3,7 +3,7 @@
 -- image kept in memory, its size read and the image saved to OUT, all
 -- without the image passing through the Lua state's (capped) allocator.
 --   alloc_host CAP_MIB alloc_host_4k.lua BASE_URL OUT
--- luacheck: globals AFTER_SWAP
+-- luacheck: globals AFTER_SWAP host_refused host_mark host_set_cap
 local base_url, out = ...
 local nb = require "nanobanana"
 
@@ -16,7 +16,24 @@ assert(img.size == 24 * 1024 * 1024, "size " .. tostring(img.size))
 assert(rawget(img, "data") == nil, "data made")
 assert(img:save(out))
 assert(rawget(img, "data") == nil, "data made by save")
+assert(host_refused() == 0, "the cap was hit: Lua needed more memory than the cap")
+host_mark() -- the peak so far: the 4K generation, its size and its save
 io.write("alloc_host_4k: ", img.mimeType, " ", img.size, " bytes saved\n")
+
+-- img.data needs image-sized Lua memory: under the cap the copy fails with
+-- Lua's memory error and the image keeps its bytes in C memory
+local ok, err = pcall(function() return img.data end)
+assert(not ok and tostring(err):find("not enough memory"), tostring(err))
+assert(host_refused() > 0)
+assert(rawget(img, "data") == nil and img.size == 24 * 1024 * 1024)
+host_set_cap(160) -- room for data, and for reading the file back to compare
+local data = img.data
+assert(#data == img.size)
+local f = assert(io.open(out, "rb"))
+assert(f:read("*a") == data, "data differs from the saved file")
+f:close()
+data = nil -- luacheck: ignore data
+io.write("alloc_host_4k: data under the cap failed cleanly, then matched the file\n")
 
 img = nil -- luacheck: ignore img
 
