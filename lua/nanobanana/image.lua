@@ -51,10 +51,8 @@ end
 function Image:bytes()
   local data = self.data
   if data then return data end
-  local f, err = io.open(self.path, "rb")
-  if not f then return nil, errors.new("io", { message = err }) end
-  local d = f:read("*a")
-  f:close()
+  local d, err = core.read_file(self.path) -- (regular files only: never blocks; close-on-exec)
+  if not d then return nil, errors.new("io", { message = err }) end
   return d
 end
 

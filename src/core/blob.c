@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* mremap, MAP_ANONYMOUS, sync_file_range: only when found */
 #endif
 #include "blob.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #if NB_HAVE_MREMAP
 #include <sys/mman.h>
@@ -203,29 +203,6 @@ void nb_blobmem_release(nb_blobmem *m)
 
 /* ------------------------------------------------------------------ sets */
 
-/* A new temporary file in dir, written to path (size n): created with
- * O_EXCL (never an existing file or link), close-on-exec, and mode 0666
- * less the process's umask (the kernel applies it: the file may become
- * the output= file as is). Returns the descriptor, or -1 (errno set). */
-static int open_temp(char *path, size_t n, const char *dir)
-{
-    static unsigned long counter; /* under mu */
-    unsigned tries;
-    for (tries = 0; tries < 100; tries++) {
-        unsigned long c;
-        int fd;
-        pthread_mutex_lock(&mu);
-        c = ++counter;
-        pthread_mutex_unlock(&mu);
-        snprintf(path, n, "%s/.nanobanana-%ld-%lu-%lx", dir, (long)getpid(), c,
-                 ((unsigned long)time(NULL) * 2654435761UL) ^ (unsigned long)(uintptr_t)&c);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
-}
-
 int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, char *err, size_t errlen)
 {
     nb_blob *b;
@@ -249,10 +226,13 @@ int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, char *err, size_
         return NB_BLOB_OK;
     }
     {
-        size_t n = strlen(dir) + 80;
+        size_t n = strlen(dir) + 32;
         b->path = malloc(n);
         if (!b->path) goto oom;
-        b->fd = open_temp(b->path, n, dir);
+        snprintf(b->path, n, "%s/.nanobanana-XXXXXX", dir);
+        /* O_EXCL, close-on-exec, 0666 less the umask: it may become the
+         * output= file as it is */
+        b->fd = nb_mkstemp(b->path);
         if (b->fd < 0) {
             snprintf(err, errlen, "cannot create a temporary file in %s: %s", dir, strerror(errno));
             free(b->path);
