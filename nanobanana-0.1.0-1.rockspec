@@ -31,7 +31,7 @@ build = {
     ["nanobanana.core"] = {
       sources = {
         "src/lua_nanobanana.c",
-        "src/core/b64.c", "src/core/scan.c", "src/core/sniff.c",
+        "src/core/b64.c", "src/core/blob.c", "src/core/scan.c", "src/core/sniff.c",
         "src/core/sse.c", "src/core/transport.c", "src/core/fsutil.c",
       },
       incdirs = { "src", "src/core", "$(CURL_INCDIR)" },

@@ -12,6 +12,7 @@ local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local request = require "nanobanana.request"
 local result = require "nanobanana.result"
 local service = require "nanobanana.service"
 local wire = require "nanobanana.wire"
@@ -316,24 +317,11 @@ local function item_result(c, line, src, dir, pos)
   if type(line.response) ~= "table" then
     return nil, errors.new("invalid_response", { message = "a batch result has neither response nor error" }, secrets)
   end
-  local kept
+  local holder = {}
   local decoded, err = result.materialize(line.response, function(i, part)
-    local v, how = src:blob(i, not c.options.zero_copy)
-    if how ~= "file" then return v, how end
-    local blob = part.inlineData or part.inline_data
-    local mime = blob and (blob.mimeType or blob.mime_type)
-    if not kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
-      src:keep_file(i)
-      kept = v
-      return v, how
-    end
-    -- any other image of the line: into memory (its temp file goes with the line)
-    local f = io.open(v, "rb")
-    if not f then return nil end
-    local bytes = f:read("*a")
-    f:close()
-    return bytes, "data"
+    return request.take_blob(src, i, part, holder)
   end, secrets)
+  local kept = holder._kept
   if not decoded then
     if kept then os.remove(kept) end
     return nil, err

@@ -21,7 +21,7 @@ M.DEFAULTS = {
   api_version = "v1beta", model = "gemini-3.1-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
   retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
-  max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
+  max_response_bytes = 512 * 1024 * 1024,
 }
 
 local Client = { __name = "nanobanana.Client" }
@@ -60,7 +60,7 @@ function M.new(opts, level)
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
-                       "poll_budget", "zero_copy", "validate" } do
+                       "poll_budget", "validate" } do
     if opts[k] ~= nil then o[k] = opts[k] end
   end
   for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",

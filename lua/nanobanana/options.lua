@@ -41,7 +41,7 @@ M.CLIENT = {
   model = "string", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retries = "number", max_retry_delay = "number",
   retry_base_delay = "number", proxy = "string", ca_file = "string", ca_path = "string",
-  max_response_bytes = "number", poll_budget = "number", zero_copy = "boolean",
+  max_response_bytes = "number", poll_budget = "number",
   -- service (nanobanana.vertex, escape hatches)
   validate = "boolean", vertex = "table|boolean", access_token = "string", token = "function",
   token_command = "table",

@@ -22,8 +22,11 @@
  *     is gone). Freeing removes it from the engine and deletes every
  *     temporary blob file that was not taken with nb_xfer_blob_take_path().
  *   - Segment bytes (NB_SEG_BYTES, NB_SEG_B64) are BORROWED: they must stay
- *     valid and unchanged until the transfer is done or freed. Every string
- *     in nb_xfer_opts except segment bytes is copied.
+ *     valid and unchanged until the transfer is done or freed; or, when the
+ *     segment names the blob they lie in (nb_seg.mem), the transfer holds
+ *     a reference to that blob (blob.h) from nb_xfer_start() until it is
+ *     freed, and the caller may drop its own at any time. Every string in
+ *     nb_xfer_opts except segment bytes is copied.
  *   - Pointers returned by nb_xfer_* getters are owned by the transfer and
  *     valid until it is freed (or, for blob data, until taken).
  */
@@ -32,6 +35,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "blob.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +60,7 @@ typedef struct nb_seg {
     nb_seg_kind kind;
     const char *ptr; /* BYTES, B64: borrowed */
     size_t len;      /* BYTES, B64, FILE_RANGE: byte count */
+    nb_blobmem *mem;  /* NULL, or the blob ptr lies in: retained while needed */
     const char *path; /* B64_FILE, FILE_RANGE: copied */
     uint64_t offset;  /* FILE_RANGE: first byte */
 } nb_seg;
@@ -117,7 +123,8 @@ typedef enum nb_kind {
     NB_KIND_TOO_LARGE,
     NB_KIND_INVALID_RESPONSE,
     NB_KIND_CANCELLED,
-    NB_KIND_IO
+    NB_KIND_IO,
+    NB_KIND_MEMORY /* malloc/realloc/mmap failed (not retried) */
 } nb_kind;
 
 const char *nb_kind_name(nb_kind k);
@@ -182,30 +189,10 @@ uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream
                                                 * (or JSON Lines: opts.jsonl) */
 
-/* ---- blobs: the images of a response (or of one stream event)
- * A set is owned by its transfer (nb_xfer_blobs, valid once done) or by
- * its event (nb_event_blobs); i is 0-based. */
-typedef struct nb_blobs nb_blobs;
+/* ---- blobs: the images of a response (or of one stream event): a set
+ * (blob.h) owned by its transfer (nb_xfer_blobs, valid once done) or by its
+ * event (nb_event_blobs). */
 nb_blobs *nb_xfer_blobs(nb_xfer *x);
-unsigned nb_blobs_count(const nb_blobs *bs);
-/* Memory blob: data and length (NULL if the blob is a file or was taken). */
-const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len);
-/* Frees memory blob i without copying it. */
-void nb_blobs_drop(nb_blobs *bs, unsigned i);
-/* Zero-copy hand-over of memory blob i: the blob's mapping becomes the
- * CALLER's, who releases it with nb_blob_release(*base, *cap); the set
- * forgets it (as if taken). *data (*len bytes) lies inside
- * [*base, *base + *cap) with at least NB_BLOB_LEAD writable bytes before it
- * and at least one after it, so the mapping can become an object with a
- * header and a terminator (the binding turns it into a Lua string).
- * Returns 0; -1 (nothing changes) if blob i is a file, taken or empty. */
-#define NB_BLOB_LEAD 4096
-int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
-void nb_blob_release(void *base, size_t cap);
-/* File blob: its temporary path (NULL if in memory). */
-const char *nb_blobs_path(const nb_blobs *bs, unsigned i);
-/* The caller takes responsibility for the file (it will not be deleted). */
-void nb_blobs_take_path(nb_blobs *bs, unsigned i);
 
 /* ---- stream events (opts.stream, opts.jsonl): each SSE event (each line
  * of a JSON Lines body) is scanned like a whole
