@@ -44,6 +44,7 @@ build = {
       sources = {
         "src/lua_nanobanana.c",
         "src/core/b64.c",
+        "src/core/blob.c",
         "src/core/fsutil.c",
         "src/core/scan.c",
         "src/core/sniff.c",
@@ -71,11 +72,6 @@ build = {
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.stream"] = "lua/nanobanana/stream.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
-  },
-  platforms = {
-    linux = { -- dladdr (lua_nanobanana.c) is in libdl before glibc 2.34
-      modules = { ["nanobanana.core"] = { libraries = { "curl", "pthread", "dl" } } },
-    },
   },
   install = {
     bin = { nanobanana = "bin/nanobanana" },

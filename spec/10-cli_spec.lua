@@ -73,7 +73,7 @@ describe("cli", function()
     assert.are.equal(0, (run(dir, { "-q", "-o", "b.png", "a balloon" }, env)))
     local rc, out, err = run(dir, { "-q", "-i", "a.png", "--image", "b.png", "put the balloon over the lighthouse" }, env)
     assert.are.equal(0, rc, err)
-    local name = out:match("^(nanobanana%-%d+%-%d+%.png) image/png %d+x%d+\n$")
+    local name = out:match("^(nanobanana%-%d+%-%d+%.jpg) image/jpeg %d+x%d+\n$") -- the default model makes JPEG
     assert.is_truthy(name, out)
     local parts = server:last().body.contents[1].parts
     assert.are.equal(3, #parts)
@@ -112,7 +112,7 @@ describe("cli", function()
     local _
     rc, _, err = run(dir, { "-r", "5:9", "x" }, env)
     assert.are.equal(2, rc)
-    assert.matches("^nanobanana: gemini%-2%.5%-flash%-image does not take aspectRatio \"5:9\"", err)
+    assert.matches("^nanobanana: gemini%-3%.1%-flash%-image does not take aspectRatio \"5:9\"", err)
     rc, _, err = run(dir, { "--bogus", "x" }, env)
     assert.are.equal(2, rc)
     assert.are.equal("nanobanana: unknown option --bogus\ntry 'nanobanana --help'\n", err)

@@ -61,7 +61,16 @@ FAULTS = {
                 "finishMessage and a nested candidate field "
                 "(citationMetadata) carry the credential received; two "
                 "more text parts carry it split in two",
+    "upload_drop": "upload chunk: keep ARG bytes (default half), then reset "
+                   "the connection without an answer",
+    "upload_lose": "upload chunk: read it all, keep ARG bytes (default "
+                   "half), answer 503",
+    "batch_failed": "the next batch job ends BATCH_STATE_FAILED",
+    "batch_expired": "the next batch job ends BATCH_STATE_EXPIRED",
 }
+# faults that only service requests take (uploads, batch jobs)
+SERVICE_FAULTS = ("upload_drop", "upload_lose", "batch_failed",
+                  "batch_expired")
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
 

@@ -204,9 +204,9 @@ function Chat:to_json()
     if type(s) == "string" then
       out[i] = s
     else
-      local bytes, err = s:bytes()
-      if not bytes then return nil, err end
-      out[i] = core.b64encode(bytes)
+      local b64, err = s:_base64() -- from the image's C memory when its data was never read
+      if not b64 then return nil, err end
+      out[i] = b64
     end
   end
   return table.concat(out)

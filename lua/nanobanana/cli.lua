@@ -14,8 +14,8 @@ options:
   -o, --output FILE     where the image goes (default: nanobanana-<time>.<ext>,
                         the extension from the image's real type)
   -i, --image FILE      a reference image (repeat for several)
-  -m, --model ID        gemini-2.5-flash-image (default), gemini-3-pro-image-preview,
-                        gemini-3.1-flash-image-preview, or any id
+  -m, --model ID        gemini-3.1-flash-image (default), gemini-3-pro-image,
+                        gemini-2.5-flash-image, or any id
   -r, --ratio W:H       aspect ratio (imageConfig.aspectRatio), e.g. 16:9
   -s, --size SIZE       image size (imageConfig.imageSize): 1K, 2K, 4K
   -t, --thoughts        ask for the model's thoughts (Gemini 3) and print them

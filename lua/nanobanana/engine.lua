@@ -58,6 +58,7 @@ function M:poll()
   for _, req in ipairs(live) do
     if req._xfer then
       req._xfer:progress(req.progress)
+      if req._adjust_progress then req:_adjust_progress() end -- (multi-exchange service calls)
       req.progress.elapsed = core.now() - req._t0
     end
     local cb = req._on_progress

@@ -4,6 +4,8 @@
 -- nanobanana.stream.
 local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
+local models = require "nanobanana.models"
+local image = require "nanobanana.image"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
 
@@ -45,10 +47,8 @@ function Request:_attempt()
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
-  local x, kind, msg = c:_start_xfer(self._spec)
-  if not x then
-    return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
-  end
+  local x, err = c:_start_xfer(self._spec)
+  if not x then return self:_finish(nil, err) end
   self._xfer = x
   c._by_xfer[x] = self
 end
@@ -85,10 +85,20 @@ function Request:_on_xfer_done(x)
     err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
   elseif not r.skeleton and not r.sse then
     err = result.http_error(r.status, r.body, r.headers, secrets)
+    if err.status == 404 then models._hint_error(err, self.model) end
   else
     res, err = self:_result(x, r, secrets)
   end
   if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
+  if err and err.status == 401 and c._vertex and not self._reauthed and self.state == "running" then
+    self._reauthed = true -- Vertex AI: once, with a fresh token
+    local ok, aerr = c:_reauth()
+    if ok then
+      self._retry_at = core.now()
+      return
+    end
+    err = aerr or err
+  end
   if err then
     err.attempts = self.attempts
     -- a stream is retried only before its first event arrived
@@ -111,24 +121,27 @@ function Request:_on_xfer_done(x)
 end
 
 -- Blob i of a response or of a stream event (src: the Xfer or the Event),
--- for result.materialize. In memory it is the bytes; with output= every blob
+-- for result.materialize. In memory it is a Blob (C memory); with output= every blob
 -- is a temp file: the first final image stays there (moved into place at the
 -- end, or deleted by _finish), any other is read into memory now (src
--- deletes its files when it is closed).
-function Request:_take_blob(src, i, part)
-  local v, how = src:blob(i, not self._client.options.zero_copy)
+-- deletes its files when it is closed). holder._kept names the kept file
+-- (a request, or a batch result line).
+function M.take_blob(src, i, part, holder)
+  local v, how = src:blob(i)
   if how ~= "file" then return v, how end
   local blob = part.inlineData or part.inline_data
-  local mime = blob.mimeType or blob.mime_type
-  if not self._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
+  local mime = blob and (blob.mimeType or blob.mime_type)
+  if not holder._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
     src:keep_file(i)
-    self._kept = v
+    holder._kept = v
     return v, how
   end
   local bytes, ferr = core.read_file(v)
   if not bytes then return ferr, nil end
   return bytes, "data"
 end
+
+function Request:_take_blob(src, i, part) return M.take_blob(src, i, part, self) end
 
 -- The result of a finished 2xx transfer: its response, or a stream's
 -- responses merged; with output=, the first final image moved into place.
@@ -178,6 +191,8 @@ function Request:_finish(res, err)
   local c = self._client
   self._finished = true
   self._retry_at = nil
+  if self._spec then image.release_segments(self._spec.body) end -- images' C memory it held
+  self._spec = nil
   if self._kept then -- an output= image that will not be placed
     os.remove(self._kept)
     self._kept = nil

@@ -105,8 +105,9 @@ end
 
 --- Turns every blob placeholder of the first candidate's parts of a
 -- decoded response into an Image (the part's inlineData.data is then the
--- image). take_blob(i, part) returns bytes or a path (and "data"/"file")
--- for blob i (1-based). Returns decoded, or nil, err (io).
+-- image). take_blob(i, part) returns blob i (1-based) as a nanobanana.Blob
+-- ("blob": the bytes stay in C memory until img.data is read), bytes
+-- ("data") or a path ("file"). Returns decoded, or nil, err (io).
 function M.materialize(decoded, take_blob, secrets)
   local parts = candidate_parts(decoded)
   for _, part in ipairs(parts or {}) do

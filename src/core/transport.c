@@ -12,9 +12,9 @@
  *     the callbacks; the caller's thread queues operations (add, cancel,
  *     remove) and collects finished transfers under e->mu.
  */
-#define _GNU_SOURCE /* mremap */
 #include "transport.h"
 #include "b64.h"
+#include "blob.h"
 #include "fsutil.h"
 #include "scan.h"
 #include "sse.h"
@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,6 +98,7 @@ const char *nb_kind_name(nb_kind k)
     case NB_KIND_INVALID_RESPONSE: return "invalid_response";
     case NB_KIND_CANCELLED: return "cancelled";
     case NB_KIND_IO: return "io";
+    case NB_KIND_MEMORY: return "memory";
     }
     return "network";
 }
@@ -114,70 +114,6 @@ int nb_transport_global_init(void)
 
 /* ------------------------------------------------------------------ types */
 
-/* Blob memory is an anonymous mapping grown with mremap: growing never
- * copies the bytes received so far (realloc of a big block may). The data
- * starts NB_BLOB_LEAD bytes into the mapping and at least one byte is
- * spare after it, so a caller adopting the mapping (nb_xfer_blob_adopt)
- * can put a header before the bytes and a terminator after them. */
-typedef struct nb_map {
-    uint8_t *p;      /* mapping; the data is at p + NB_BLOB_LEAD */
-    size_t len, cap; /* data length; mapping length */
-} nb_map;
-
-static int map_add(nb_map *m, const uint8_t *src, size_t n)
-{
-    const size_t extra = NB_BLOB_LEAD + 1;
-    if (n > SIZE_MAX - m->len - extra) return -1;
-    if (m->len + n + extra > m->cap) {
-        /* The first mapping reserves 64 MiB of address space (no memory
-         * until touched; MAP_NORESERVE): enough for a 4K image without a
-         * remap, and a multiple of 2 MiB, so the kernel can align it and
-         * back it with huge pages (a few faults instead of thousands). */
-        size_t cap = m->cap ? m->cap : (size_t)64 << 20;
-        void *np;
-        while (cap < m->len + n + extra) {
-            if (cap > SIZE_MAX / 2) return -1;
-            cap *= 2;
-        }
-        if (m->p) {
-            np = mremap(m->p, m->cap, cap, MREMAP_MAYMOVE);
-        } else {
-            np = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
-#ifdef MADV_HUGEPAGE
-            if (np != MAP_FAILED) madvise(np, cap, MADV_HUGEPAGE);
-#endif
-        }
-        if (np == MAP_FAILED) return -1;
-        m->p = np;
-        m->cap = cap;
-    }
-    memcpy(m->p + NB_BLOB_LEAD + m->len, src, n);
-    m->len += n;
-    return 0;
-}
-
-static void map_free(nb_map *m)
-{
-    if (m->p) munmap(m->p, m->cap);
-    m->p = NULL;
-    m->len = m->cap = 0;
-}
-
-typedef struct nb_blob {
-    nb_map mem;      /* memory mode */
-    char *path;      /* file mode: temp path (owned unless taken) */
-    int fd;          /* file mode: open while being written */
-    int taken;       /* path or data handed to the caller */
-    uint64_t bytes;
-} nb_blob;
-
-/* A set of blobs: a response's, or one stream event's. */
-struct nb_blobs {
-    nb_blob *v;
-    unsigned n, cap;
-};
-
 /* One stream event (SSE) whose JSON ended: its skeleton and its blobs.
  * Made by the worker, queued on the transfer (e->mu), then the caller's. */
 struct nb_event {
@@ -191,8 +127,10 @@ typedef struct nb_upseg {
     nb_seg_kind kind;
     const char *ptr;
     size_t len;       /* raw length */
+    nb_blobmem *mem;  /* the blob ptr lies in (a reference), or NULL */
     char *path;
     int fd;
+    uint64_t offset;   /* FILE_RANGE: first byte of the range */
     uint64_t raw_size; /* raw bytes (file size for files) */
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
@@ -230,6 +168,8 @@ struct nb_xfer {
     uint64_t body_bytes, max_body;
     char *blob_dir;
     int flush_blobs;
+    int empty_ok;        /* opts.empty_ok */
+    int jsonl_open;      /* JSON Lines (sse == 4): the current line has content */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
     int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
                                * 2 SSE, 3 the body is plain JSON after all */
@@ -355,6 +295,7 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
 }
 
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
+static int sse_event_end(void *ud);
 
 /* Deletes the files queued by nb_engine_replace_file (outside the lock:
  * freeing a big file's pages takes time). */
@@ -480,36 +421,10 @@ nb_xfer *nb_engine_next_done(nb_engine *e)
 
 /* ------------------------------------------------------------------ outcome */
 
-static void close_blob_files(nb_xfer *x)
-{
-    unsigned i;
-    for (i = 0; i < x->blobs.n; i++)
-        if (x->blobs.v[i].fd >= 0) {
-            close(x->blobs.v[i].fd);
-            x->blobs.v[i].fd = -1;
-        }
-}
-
-/* Frees a blob set: closes files, deletes temp files not taken, unmaps. */
-static void blobs_free(nb_blobs *bs)
-{
-    unsigned i;
-    for (i = 0; i < bs->n; i++) {
-        nb_blob *b = &bs->v[i];
-        if (b->fd >= 0) close(b->fd);
-        if (b->path && !b->taken) unlink(b->path);
-        free(b->path);
-        map_free(&b->mem);
-    }
-    free(bs->v);
-    bs->v = NULL;
-    bs->n = bs->cap = 0;
-}
-
 void nb_event_free(nb_event *ev)
 {
     if (!ev) return;
-    blobs_free(&ev->blobs);
+    nb_blobs_free(&ev->blobs);
     free(ev->skeleton);
     free(ev);
 }
@@ -534,7 +449,7 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
         curl_multi_remove_handle(e->multi, x->easy);
         x->running = 0;
     }
-    close_blob_files(x);
+    nb_blobs_close_files(&x->blobs);
     close_upload_files(x);
     if (e) lock(e);
     x->kind = kind;
@@ -611,10 +526,23 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     } else if (x->mode == 1 && x->sse == 1) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
+    } else if (x->mode == 1 && x->sse == 4) {
+        /* JSON Lines: a last line without its newline ends here */
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) {
+                finish(x, x->abort_kind != NB_OK ? x->abort_kind : NB_KIND_INVALID_RESPONSE, x->msg);
+                return;
+            }
+        }
     } else if (x->mode == 1) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
+            if (x->empty_ok) {
+                finish(x, NB_OK, "");
+                return;
+            }
             finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
             return;
         }
@@ -715,97 +643,47 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
 
+/* The blob code (blob.c) writes; a failure aborts the transfer with its
+ * message: NB_KIND_IO, or NB_KIND_MEMORY when memory ran out. */
+static int sink_fail(nb_xfer *x, int rc)
+{
+    if (rc == NB_BLOB_OK) return 0;
+    x->abort_kind = rc == NB_BLOB_ENOMEM ? NB_KIND_MEMORY : NB_KIND_IO;
+    return 1;
+}
+
 static int sink_begin(void *ud, unsigned idx)
 {
     nb_xfer *x = ud;
-    nb_blob *b;
-    if (idx != x->blobs.n) return 1;
-    if (x->blobs.n == x->blobs.cap) {
-        unsigned nc = x->blobs.cap ? x->blobs.cap * 2 : 4;
-        nb_blob *nbp = realloc(x->blobs.v, nc * sizeof *nbp);
-        if (!nbp) return 1;
-        x->blobs.v = nbp;
-        x->blobs.cap = nc;
-    }
-    b = &x->blobs.v[x->blobs.n++];
-    memset(b, 0, sizeof *b);
-    b->fd = -1;
-    if (x->blob_dir) {
-        size_t n = strlen(x->blob_dir) + 32;
-        b->path = malloc(n);
-        if (!b->path) return 1;
-        snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
-        b->fd = nb_mkstemp(b->path); /* 0666 & ~umask, close-on-exec */
-        if (b->fd < 0) {
-            snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
-                     x->blob_dir, strerror(errno));
-            free(b->path);
-            b->path = NULL;
-            x->abort_kind = NB_KIND_IO;
-            return 1;
-        }
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_begin(&x->blobs, idx, x->blob_dir, x->msg, sizeof x->msg));
 }
 
 static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs.v[idx];
-    b->bytes += n;
-    if (b->fd >= 0) {
-        while (n > 0) {
-            ssize_t w = write(b->fd, p, n);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
-                x->abort_kind = NB_KIND_IO;
-                return 1;
-            }
-            p += w;
-            n -= (size_t)w;
-        }
-        return 0;
-    }
-    if (map_add(&b->mem, p, n)) {
-        snprintf(x->msg, sizeof x->msg, "out of memory");
-        x->abort_kind = NB_KIND_TOO_LARGE;
-        return 1;
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_write(&x->blobs, idx, p, n, x->msg, sizeof x->msg));
 }
 
 static int sink_end(void *ud, unsigned idx, uint64_t total)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs.v[idx];
     (void)total;
-    if (b->fd >= 0) {
-#ifdef SYNC_FILE_RANGE_WRITE
-        /* start writeback here, on the worker: a rename over an existing
-         * file (output=) would otherwise make ext4 allocate and submit the
-         * whole file inside the caller's rename(2) */
-        if (x->flush_blobs) sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-#endif
-        if (close(b->fd) != 0) {
-            b->fd = -1;
-            snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
-            x->abort_kind = NB_KIND_IO;
-            return 1;
-        }
-        b->fd = -1;
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_end(&x->blobs, idx, x->flush_blobs, x->msg, sizeof x->msg));
 }
 
 /* ------------------------------------------------------------------ stream events (SSE sink) */
 
 /* The scanner failed on x's body (or, streaming, on the current event). */
-static void scan_failed(nb_xfer *x)
+static void scan_failed(nb_xfer *x, int rc)
 {
     uint64_t off = 0;
     const char *em = nb_scan_error(x->scan, &off);
     if (x->abort_kind != NB_OK) return; /* a blob sink aborted: its message stands */
+    if (rc == NB_SCAN_ENOMEM) {
+        snprintf(x->msg, sizeof x->msg, "out of memory scanning the response");
+        x->abort_kind = NB_KIND_MEMORY;
+        return;
+    }
     if (x->sse == 2)
         snprintf(x->msg, sizeof x->msg, "stream event %llu: %s at byte %llu",
                  (unsigned long long)nb_sse_events(x->sse_parser) + 1, em ? em : "malformed JSON",
@@ -819,8 +697,9 @@ static void scan_failed(nb_xfer *x)
 static int sse_data(void *ud, const char *p, size_t n)
 {
     nb_xfer *x = ud;
-    if (nb_scan_feed(x->scan, p, n) != NB_SCAN_OK) {
-        scan_failed(x);
+    int rc = nb_scan_feed(x->scan, p, n);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return 1;
     }
     return 0;
@@ -835,8 +714,9 @@ static int sse_event_end(void *ud)
     nb_event *ev;
     const char *sk;
     size_t len;
-    if (nb_scan_finish(x->scan) != NB_SCAN_OK) {
-        scan_failed(x);
+    int rc = nb_scan_finish(x->scan);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return 1;
     }
     sk = nb_scan_skeleton(x->scan, &len);
@@ -845,7 +725,7 @@ static int sse_event_end(void *ud)
     if (!ev || !ev->skeleton) {
         free(ev);
         snprintf(x->msg, sizeof x->msg, "out of memory");
-        x->abort_kind = NB_KIND_TOO_LARGE;
+        x->abort_kind = NB_KIND_MEMORY;
         return 1;
     }
     memcpy(ev->skeleton, sk, len);
@@ -866,6 +746,31 @@ static int sse_event_end(void *ud)
     return 0;
 }
 
+/* JSON Lines (sse == 4): every non-blank line goes to the scanner and ends
+ * as an event. 0, or -1 (message set). */
+static int jsonl_feed(nb_xfer *x, const char *p, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        const char *q = p;
+        if (!x->jsonl_open)
+            while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q < p + n) {
+            x->jsonl_open = 1;
+            if (sse_data(x, q, (size_t)(p + n - q))) return -1;
+        }
+        if (!nl) break;
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) return -1;
+        }
+        p = nl + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ libcurl callbacks */
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -881,9 +786,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 /* 2xx body bytes: to the SSE parser (streams) or the scanner. 0 or -1. */
 static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
 {
+    int rc;
     if (x->sse == 2) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
-    if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
-        scan_failed(x);
+    rc = nb_scan_feed(x->scan, p, len);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return -1;
     }
     return 0;
@@ -905,7 +812,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             x->scan = nb_scan_new(&sink, 0);
             if (!x->scan) {
                 snprintf(x->msg, sizeof x->msg, "out of memory");
-                x->abort_kind = NB_KIND_TOO_LARGE;
+                x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
             x->mode = 1;
@@ -924,11 +831,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         size_t room = x->raw_body.len < NB_RAW_BODY_CAP ? NB_RAW_BODY_CAP - x->raw_body.len : 0;
         if (buf_add(&x->raw_body, p, len < room ? len : room)) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
-            x->abort_kind = NB_KIND_TOO_LARGE;
+            x->abort_kind = NB_KIND_MEMORY;
             return 0;
         }
         return len;
     }
+    if (x->sse == 4) return jsonl_feed(x, p, len) == 0 ? total : 0;
     if (x->sse == 1) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
@@ -948,7 +856,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             x->sse_parser = nb_sse_new(&ss);
             if (!x->sse_parser) {
                 snprintf(x->msg, sizeof x->msg, "out of memory");
-                x->abort_kind = NB_KIND_TOO_LARGE;
+                x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
             x->sse = 2;
@@ -993,7 +901,7 @@ static int stage_b64(nb_xfer *x, nb_upseg *s)
         x->raw = malloc(NB_RAW_CHUNK);
         if (!x->stage || !x->raw) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
-            x->abort_kind = NB_KIND_IO;
+            x->abort_kind = NB_KIND_MEMORY;
             return -1;
         }
     }
@@ -1051,6 +959,22 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             room -= k;
             continue;
         }
+        if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t left = s->raw_size - x->cur_off;
+            size_t k = left < room ? (size_t)left : room;
+            ssize_t r = pread(s->fd, buf + out, k, (off_t)(s->offset + x->cur_off));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                snprintf(x->msg, sizeof x->msg, "cannot read %s: %s", s->path,
+                         r < 0 ? strerror(errno) : "file shrank during upload");
+                x->abort_kind = NB_KIND_IO;
+                return CURL_READFUNC_ABORT;
+            }
+            x->cur_off += (uint64_t)r;
+            out += (size_t)r;
+            room -= (size_t)r;
+            continue;
+        }
         if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
     }
     return out;
@@ -1080,6 +1004,7 @@ static void xfer_release(nb_xfer *x)
     for (j = 0; j < x->nsegs; j++) {
         if (x->segs[j].fd >= 0) close(x->segs[j].fd);
         free(x->segs[j].path);
+        nb_blobmem_release(x->segs[j].mem);
     }
     free(x->segs);
     free(x->stage);
@@ -1088,7 +1013,7 @@ static void xfer_release(nb_xfer *x)
     nb_sse_free(x->sse_parser);
     free(x->raw_body.p);
     free(x->headers.p);
-    blobs_free(&x->blobs);
+    nb_blobs_free(&x->blobs);
     while (x->ev_head) {
         nb_event *ev = x->ev_head;
         x->ev_head = ev->next;
@@ -1153,6 +1078,7 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
         s->kind = o->segs[i].kind;
         s->ptr = o->segs[i].ptr;
         s->len = o->segs[i].len;
+        if (o->segs[i].mem) s->mem = nb_blobmem_retain(o->segs[i].mem);
         if (s->kind == NB_SEG_B64_FILE) {
             s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
             if (!s->path) goto oom;
@@ -1165,6 +1091,22 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
             /* 64-bit arithmetic: on a 32-bit host size_t cannot hold the
              * base64 length of a file of 3 GiB or more (spec/40-sizes) */
             s->wire = s->raw_size / 3 * 4 + (s->raw_size % 3 ? 4 : 0);
+        } else if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t size = 0;
+            s->offset = o->segs[i].offset;
+            s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
+            if (!s->path) goto oom;
+            s->fd = nb_open_regular(s->path, &size, err, errlen);
+            if (s->fd < 0) {
+                *kind = NB_KIND_IO;
+                return -1;
+            }
+            if (s->offset > size || s->len > size - s->offset) {
+                *kind = NB_KIND_IO;
+                snprintf(err, errlen, "cannot read %s: shorter than the range to send", s->path);
+                return -1;
+            }
+            s->raw_size = s->wire = s->len;
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1173,7 +1115,7 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
     }
     return 0;
 oom:
-    *kind = NB_KIND_NETWORK;
+    *kind = NB_KIND_MEMORY;
     snprintf(err, errlen, "out of memory");
     return -1;
 }
@@ -1188,14 +1130,15 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (err && errlen) err[0] = 0;
     x = calloc(1, sizeof *x);
     if (!x) {
-        *kind = NB_KIND_NETWORK;
+        *kind = NB_KIND_MEMORY;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
-    x->sse = o->stream ? 1 : 0;
+    x->empty_ok = o->empty_ok;
+    x->sse = o->jsonl ? 4 : o->stream ? 1 : 0;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1250,6 +1193,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    if (o->method) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
     if (o->nsegs > 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_total);
@@ -1271,7 +1215,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_multi_wakeup(e->multi);
     return x;
 oom:
-    *kind = NB_KIND_NETWORK;
+    *kind = NB_KIND_MEMORY;
     snprintf(err, errlen, "out of memory");
 fail:
     xfer_release(x);
@@ -1348,65 +1292,10 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len)
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2 && x->sse != 4; }
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2 || x->sse == 4; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
-unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }
-
-const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len)
-{
-    *len = 0;
-    if (i >= bs->n || bs->v[i].path || bs->v[i].taken) return NULL;
-    *len = bs->v[i].mem.len;
-    return bs->v[i].mem.p ? bs->v[i].mem.p + NB_BLOB_LEAD : (const uint8_t *)"";
-}
-
-void nb_blobs_drop(nb_blobs *bs, unsigned i)
-{
-    if (i >= bs->n || bs->v[i].path) return;
-    map_free(&bs->v[i].mem);
-    bs->v[i].taken = 1;
-}
-
-int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap)
-{
-    nb_blob *b;
-    if (i >= bs->n || bs->v[i].path || bs->v[i].taken || !bs->v[i].mem.p) return -1;
-    b = &bs->v[i];
-    {
-        /* give back the address space reserved beyond the data (64 MiB
-         * at least): an adopted string may live long */
-        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-        size_t need = (NB_BLOB_LEAD + b->mem.len + 1 + pg - 1) / pg * pg;
-        if (need < b->mem.cap && mremap(b->mem.p, b->mem.cap, need, 0) != MAP_FAILED) b->mem.cap = need;
-    }
-    *data = b->mem.p + NB_BLOB_LEAD;
-    *len = b->mem.len;
-    *base = b->mem.p;
-    *cap = b->mem.cap;
-    b->mem.p = NULL; /* the caller's now */
-    b->mem.len = b->mem.cap = 0;
-    b->taken = 1;
-    return 0;
-}
-
-void nb_blob_release(void *base, size_t cap)
-{
-    if (base) munmap(base, cap);
-}
-
-const char *nb_blobs_path(const nb_blobs *bs, unsigned i)
-{
-    if (i >= bs->n) return NULL;
-    return bs->v[i].path;
-}
-
-void nb_blobs_take_path(nb_blobs *bs, unsigned i)
-{
-    if (i < bs->n && bs->v[i].path) bs->v[i].taken = 1;
-}
-
 /* ------------------------------------------------------------------ stream events */
 
 nb_event *nb_xfer_next_event(nb_xfer *x, int wait)

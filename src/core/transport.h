@@ -3,9 +3,10 @@
  * non-blocking perform() call. No Lua.
  *
  * A transfer (nb_xfer) POSTs a body assembled from segments (literal bytes,
- * bytes to base64-encode on the fly, or a file to base64-encode on the fly,
- * so a request with many big reference images is never held encoded in
- * memory) and receives the response:
+ * bytes to base64-encode on the fly, a file to base64-encode on the fly, so
+ * a request with many big reference images is never held encoded in memory,
+ * or a byte range of a file sent as is, for resumable uploads) and receives
+ * the response:
  *   - 2xx: through the streaming scanner (scan.h); each inlineData.data blob
  *     is decoded into its own memory buffer, or, when blob_dir is set,
  *     straight into its own temporary file in blob_dir;
@@ -21,8 +22,11 @@
  *     is gone). Freeing removes it from the engine and deletes every
  *     temporary blob file that was not taken with nb_xfer_blob_take_path().
  *   - Segment bytes (NB_SEG_BYTES, NB_SEG_B64) are BORROWED: they must stay
- *     valid and unchanged until the transfer is done or freed. Every string
- *     in nb_xfer_opts except segment bytes is copied.
+ *     valid and unchanged until the transfer is done or freed; or, when the
+ *     segment names the blob they lie in (nb_seg.mem), the transfer holds
+ *     a reference to that blob (blob.h) from nb_xfer_start() until it is
+ *     freed, and the caller may drop its own at any time. Every string in
+ *     nb_xfer_opts except segment bytes is copied.
  *   - Pointers returned by nb_xfer_* getters are owned by the transfer and
  *     valid until it is freed (or, for blob data, until taken).
  */
@@ -31,6 +35,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "blob.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,21 +50,29 @@ typedef struct nb_xfer nb_xfer;
 typedef enum nb_seg_kind {
     NB_SEG_BYTES = 0, /* send ptr[0..len) as is */
     NB_SEG_B64 = 1,   /* send base64(ptr[0..len)) */
-    NB_SEG_B64_FILE = 2 /* send base64(contents of path) */
+    NB_SEG_B64_FILE = 2, /* send base64(contents of path) */
+    NB_SEG_FILE_RANGE = 3 /* send bytes [offset, offset + len) of path as is
+                           * (read with pread while sending: constant memory;
+                           * a file shorter than offset + len is NB_KIND_IO) */
 } nb_seg_kind;
 
 typedef struct nb_seg {
     nb_seg_kind kind;
     const char *ptr; /* BYTES, B64: borrowed */
-    size_t len;
-    const char *path; /* B64_FILE: copied */
+    size_t len;      /* BYTES, B64, FILE_RANGE: byte count */
+    nb_blobmem *mem;  /* NULL, or the blob ptr lies in: retained while needed */
+    const char *path; /* B64_FILE, FILE_RANGE: copied */
+    uint64_t offset;  /* FILE_RANGE: first byte */
 } nb_seg;
 
 typedef struct nb_xfer_opts {
     const char *url;
+    const char *method;         /* NULL: POST with segments, GET without;
+                                 * else this request method (e.g. "DELETE") */
     const char *const *headers; /* "Name: value" lines, copied */
     size_t nheaders;
-    const nb_seg *segs; /* the request body, in order; nsegs == 0: GET */
+    const nb_seg *segs; /* the request body, in order; nsegs == 0: no body
+                         * (GET unless method says otherwise) */
     size_t nsegs;
     long timeout_ms;         /* whole transfer; 0 = none */
     long connect_timeout_ms; /* 0 = libcurl default */
@@ -69,6 +83,13 @@ typedef struct nb_xfer_opts {
                               * ends (a blob that will be renamed over an
                               * existing file: ext4 would otherwise flush it
                               * inside the caller's rename) */
+    int empty_ok;            /* 1: a 2xx with an empty body is a success with
+                              * an empty skeleton (service calls answered by
+                              * headers alone, e.g. resumable uploads) */
+    int jsonl;               /* 1: a 2xx body is JSON Lines (a batch results
+                              * file): each non-blank line is scanned like a
+                              * whole response and becomes an nb_event, as an
+                              * SSE event does (stream is then ignored) */
     int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
                               * which some gateways send): see nb_event */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
@@ -102,7 +123,8 @@ typedef enum nb_kind {
     NB_KIND_TOO_LARGE,
     NB_KIND_INVALID_RESPONSE,
     NB_KIND_CANCELLED,
-    NB_KIND_IO
+    NB_KIND_IO,
+    NB_KIND_MEMORY /* malloc/realloc/mmap failed (not retried) */
 } nb_kind;
 
 const char *nb_kind_name(nb_kind k);
@@ -164,34 +186,16 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len);
 int nb_xfer_body_is_skeleton(const nb_xfer *x);
 uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 
-int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream */
+int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream
+                                                * (or JSON Lines: opts.jsonl) */
 
-/* ---- blobs: the images of a response (or of one stream event)
- * A set is owned by its transfer (nb_xfer_blobs, valid once done) or by
- * its event (nb_event_blobs); i is 0-based. */
-typedef struct nb_blobs nb_blobs;
+/* ---- blobs: the images of a response (or of one stream event): a set
+ * (blob.h) owned by its transfer (nb_xfer_blobs, valid once done) or by its
+ * event (nb_event_blobs). */
 nb_blobs *nb_xfer_blobs(nb_xfer *x);
-unsigned nb_blobs_count(const nb_blobs *bs);
-/* Memory blob: data and length (NULL if the blob is a file or was taken). */
-const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len);
-/* Frees memory blob i without copying it. */
-void nb_blobs_drop(nb_blobs *bs, unsigned i);
-/* Zero-copy hand-over of memory blob i: the blob's mapping becomes the
- * CALLER's, who releases it with nb_blob_release(*base, *cap); the set
- * forgets it (as if taken). *data (*len bytes) lies inside
- * [*base, *base + *cap) with at least NB_BLOB_LEAD writable bytes before it
- * and at least one after it, so the mapping can become an object with a
- * header and a terminator (the binding turns it into a Lua string).
- * Returns 0; -1 (nothing changes) if blob i is a file, taken or empty. */
-#define NB_BLOB_LEAD 4096
-int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
-void nb_blob_release(void *base, size_t cap);
-/* File blob: its temporary path (NULL if in memory). */
-const char *nb_blobs_path(const nb_blobs *bs, unsigned i);
-/* The caller takes responsibility for the file (it will not be deleted). */
-void nb_blobs_take_path(nb_blobs *bs, unsigned i);
 
-/* ---- stream events (opts.stream): each SSE event is scanned like a whole
+/* ---- stream events (opts.stream, opts.jsonl): each SSE event (each line
+ * of a JSON Lines body) is scanned like a whole
  * response; when its JSON ends, its skeleton and its blobs become an
  * nb_event queued on the transfer, while the transfer goes on. */
 typedef struct nb_event nb_event;
