@@ -597,13 +597,17 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
                 lua_getfield(L, -1, "raw");
                 if (lua_toboolean(L, -1)) { /* {file=, offset=, length=, raw=true}: bytes as is */
                     double off = opt_field_num(L, -2, "offset", 0);
-                    double len = opt_field_num(L, -2, "length", -1);
-                    if (off < 0 || len < 0 || off != (double)(uint64_t)off || len != (double)(size_t)len)
+                    double length = opt_field_num(L, -2, "length", -1);
+                    /* range checks before the casts (out of range is undefined; a
+                     * length past 4 GiB is out of size_t's range on 32-bit) */
+                    if (off < 0 || length < 0 || off >= 18446744073709551616.0 ||
+                        length > (double)SIZE_MAX || off != (double)(uint64_t)off ||
+                        length != (double)(size_t)length)
                         luaL_error(L, "body segment %d: a raw file range needs offset >= 0 and length >= 0",
                                    (int)i + 1);
                     s->kind = NB_SEG_FILE_RANGE;
                     s->offset = (uint64_t)off;
-                    s->len = (size_t)len;
+                    s->len = (size_t)length;
                 }
                 lua_pop(L, 1);
             }

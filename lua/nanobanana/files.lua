@@ -30,6 +30,7 @@ function M.from_wire(t)
   return setmetatable(f, File)
 end
 
+--- True when x is a File (what client:upload and client:file return).
 function M.is_file(x) return getmetatable(x) == File end
 
 local UPLOAD_OPTS = {
@@ -51,7 +52,7 @@ local function file_id(name, level)
   return id
 end
 
--- The upload URL the server gave, on this client's base URL: scheme, host
+--- The upload URL the server gave, on this client's base URL: scheme, host
 -- and port are the base URL's (a gateway's), and so is its path prefix
 -- when the server's URL lacks it.
 local function upload_url(c, given)
