@@ -308,7 +308,7 @@ describe("cli", function()
     assert.matches("^usage: nanobanana %[options%] PROMPT\n", out)
     -- the option blocks of the text: "  -o, --output FILE|DIR  text..." and continuation lines
     local blocks, order, cur = {}, {}, nil
-    for line in out:gmatch("[^\n]*") do
+    for line in out:gmatch("([^\n]*)\n") do
       local long = line:match("^  %-%a, %-%-([%w-]+)") or line:match("^      %-%-([%w-]+)")
       if long then cur = long; blocks[long] = line; order[#order + 1] = long
       elseif cur and line:match("^%s%s%s%s%s%s%s%s%s%s+%S") then blocks[cur] = blocks[cur] .. " " .. line
