@@ -1,4 +1,4 @@
---- Known models and what each takes (api-facts §1-§3). Unknown model ids
+--- Known models and what each takes (Google's image-generation guide). Unknown model ids
 -- pass through unvalidated: new models and gateway aliases keep working.
 local R10 = { "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9" }
 local R14 = { "1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
