@@ -7,6 +7,7 @@ local cli = require "helpers.cli"
 local cjson = require "cjson"
 
 local q, run, ls = cli.q, cli.run, cli.ls
+local _ -- the values a test leaves unread
 
 local function write(path, s)
   local f = assert(io.open(path, "wb")); f:write(s); f:close()
@@ -53,7 +54,8 @@ describe("cli", function()
   it("sends reference images; names the file from the time and the real type when -o is absent", function()
     assert.are.equal(0, (run(dir, { "-q", "-o", "a.png", "a lighthouse" }, env)))
     assert.are.equal(0, (run(dir, { "-q", "-o", "b.png", "a balloon" }, env)))
-    local rc, out, err = run(dir, { "-q", "-i", "a.png", "--image", "b.png", "put the balloon over the lighthouse" }, env)
+    local rc, out, err = run(dir, { "-q", "-i", "a.png", "--image", "b.png", "put the balloon over the lighthouse" },
+                             env)
     assert.are.equal(0, rc, err)
     local name = out:match("^(nanobanana%-%d+%-%d+%.png) image/png %d+x%d+\n$")
     assert.is_truthy(name, out)
@@ -94,7 +96,8 @@ describe("cli", function()
     local cmds, logs = {}, {}
     for i = 1, 4 do
       logs[i] = os.tmpname()
-      cmds[#cmds + 1] = "(" .. cli.command(dir, { "-q", "a fox number " .. i }, env) .. " <" .. q(logs[i]) .. " >" .. q(logs[i]) .. " 2>&1) &"
+      cmds[#cmds + 1] = "(" .. cli.command(dir, { "-q", "a fox number " .. i }, env) .. " <" .. q(logs[i])
+                        .. " >" .. q(logs[i]) .. " 2>&1) &"
     end
     os.execute(table.concat(cmds, " ") .. " wait")
     for i = 1, 4 do os.remove(logs[i]) end
@@ -179,7 +182,7 @@ describe("cli", function()
     -- not a chat: exit 2, nothing sent
     server:reset()
     write(dir .. "/bad.json", "this is not JSON")
-    rc, out, err = run(dir, { "--chat", "bad.json", "x" }, env)
+    rc, _, err = run(dir, { "--chat", "bad.json", "x" }, env)
     assert.are.equal(2, rc)
     assert.matches("^nanobanana: bad%.json is not a saved chat: chat history is not JSON", err)
     assert.are.equal(0, #server:requests())
@@ -239,8 +242,8 @@ describe("cli", function()
     local rc, out, err = run(dir, { "-m", m, "-o", "x.png", "a fox" }, env)
     assert.are.equal(0, rc, err)
     assert.are.equal("x.png image/jpeg 1024x1024\n", out)
-    assert.are.equal("nanobanana: warning: x.png holds image/jpeg (the type the model sent), not image/png: name it .jpg\n"
-      .. "Here is your image.\n", err)
+    assert.are.equal("nanobanana: warning: x.png holds image/jpeg (the type the model sent), not image/png: "
+      .. "name it .jpg\nHere is your image.\n", err)
     assert.are.equal("\255\216\255", fake.read(dir .. "/x.png"):sub(1, 3)) -- the bytes as sent: JPEG
     rc, _, err = run(dir, { "-q", "-m", m, "-o", "y.png", "a fox" }, env)
     assert.are.equal(0, rc)

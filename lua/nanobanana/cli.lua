@@ -144,7 +144,9 @@ function M.parse(args)
       local n = tonumber(o[k])
       if k == "timeout" and not (n and n >= 0) then return nil, "--timeout needs a number >= 0" end
       if k == "retries" and not (n and n >= 0 and n % 1 == 0) then return nil, "--retries needs a whole number >= 0" end
-      if k == "count" and not (n and n >= 1 and n <= 64 and n % 1 == 0) then return nil, "-n needs a whole number from 1 to 64" end
+      if k == "count" and not (n and n >= 1 and n <= 64 and n % 1 == 0) then
+        return nil, "-n needs a whole number from 1 to 64"
+      end
       o[k] = n
     end
   end
