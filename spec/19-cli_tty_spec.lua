@@ -47,8 +47,10 @@ function Term.start(dir, args, env)
   e.LD_PRELOAD = os.getenv("LD_PRELOAD") -- a sanitizer run: the CLI needs it, tmux must not have it
   write(t.tdir .. "/tmux.conf", "set -g status off\n")
   -- the command waits for "go", so pipe-pane is attached before its first byte;
-  -- bash (not sh): it waits for a child that handles Ctrl-C itself, then goes on
+  -- the shell traps Ctrl-C (a handler, which children do not inherit) so that it
+  -- outlives the command and writes its status
   write(t.tdir .. "/run.sh", table.concat({
+    "trap : INT",
     "while [ ! -e " .. q(t.tdir .. "/go") .. " ]; do sleep 0.02; done",
     cli.command(dir, args, e),
     "echo $? > " .. q(t.tdir .. "/rc.tmp") .. " && mv " .. q(t.tdir .. "/rc.tmp") .. " " .. q(t.tdir .. "/rc"),
@@ -173,6 +175,24 @@ describe("cli on a terminal (tmux)", function()
     assert.are.equal(130, term:rc(15))
     assert.are.same({ "nanobanana: interrupted" }, term:screen())
     assert.are.same({}, ls(dir))
+  end)
+
+  it("- with stdin a terminal: the prompt as typed (ended by Ctrl-D); Ctrl-C while typing ends it", function()
+    term = Term.start(dir, { "-q", "-o", "t.png", "-" }, env)
+    fake.sleep(0.3)
+    term:keys("'A fox in a hat' Enter C-d")
+    assert.are.equal(0, term:rc())
+    assert.are.same({ { text = "A fox in a hat" } }, server:last().body.contents[1].parts)
+    assert.are.equal(server:last().images[1].sha256, fake.file_sha256(dir .. "/t.png"))
+    term:stop()
+
+    server:reset()
+    term = Term.start(dir, { "-o", "u.png", "-" }, env)
+    fake.sleep(0.3)
+    term:keys("'A fox' C-c")
+    assert.are.equal(130, term:rc(15)) -- ended by SIGINT: 128 + 2
+    assert.are.equal(0, #server:requests())
+    assert.are.same({ "t.png" }, ls(dir))
   end)
 
   it("no prompt with stdin a terminal: bad usage (it does not wait for input)", function()

@@ -399,21 +399,25 @@ static void on_sigint(int sig)
 }
 
 /*** trap_sigint(true): SIGINT sets a flag (read by sigint_caught) instead of
- * its previous action; trap_sigint(false) restores that action.
- * @function trap_sigint @tparam boolean on @treturn boolean true */
+ * its previous action; trap_sigint("default"): SIGINT ends the process (the
+ * system's default, e.g. while blocked reading a terminal);
+ * trap_sigint(false) restores the action found before the first trap.
+ * @function trap_sigint @tparam boolean|string how @treturn boolean true */
 static int l_trap_sigint(lua_State *L)
 {
-    int on = lua_toboolean(L, 1);
-    if (on && !sigint_trapped) {
+    int dflt = lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "default") == 0;
+    int on = dflt || lua_toboolean(L, 1);
+    if (on) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigint;
+        sa.sa_handler = dflt ? SIG_DFL : on_sigint;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
         sigint_flag = 0;
-        if (sigaction(SIGINT, &sa, &sigint_old) != 0) return luaL_error(L, "sigaction: %s", strerror(errno));
+        if (sigaction(SIGINT, &sa, sigint_trapped ? NULL : &sigint_old) != 0)
+            return luaL_error(L, "sigaction: %s", strerror(errno));
         sigint_trapped = 1;
-    } else if (!on && sigint_trapped) {
+    } else if (sigint_trapped) {
         sigaction(SIGINT, &sigint_old, NULL);
         sigint_trapped = 0;
     }

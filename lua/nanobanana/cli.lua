@@ -352,7 +352,9 @@ function M.main(args)
   end
   local prompt = o[1]
   if prompt == "-" or (prompt == nil and not core.isatty(0)) then
+    core.trap_sigint("default") -- Ctrl-C while the prompt is typed: the process ends, as cat would
     prompt = io.stdin:read("*a") or ""
+    core.trap_sigint(false)
     prompt = prompt:gsub("%s+$", "")
     if prompt == "" then
       err_out:write("nanobanana: the prompt read from stdin is empty\n")
