@@ -350,6 +350,12 @@ function M.main(args)
     err_out:write("nanobanana: give one PROMPT (quote it)\n", "try 'nanobanana --help'\n")
     return 2
   end
+  for _, k in ipairs { "output", "chat", "key-file" } do
+    if o[k] == "" then
+      err_out:write("nanobanana: --", k, " needs a path\n")
+      return 2
+    end
+  end
   local prompt = o[1]
   if prompt == "-" or (prompt == nil and not core.isatty(0)) then
     core.trap_sigint("default") -- Ctrl-C while the prompt is typed: the process ends, as cat would
@@ -386,7 +392,7 @@ function M.main(args)
     return 2
   end
 
-  local chat
+  local chat, chat_created
   if o.chat then
     local text, rerr, code = read_file(o.chat)
     if not text and code ~= 2 then -- 2: ENOENT, a new conversation
@@ -394,8 +400,18 @@ function M.main(args)
       client:close()
       return 2
     end
+    if not text then -- made now (empty: a new chat), so a paid turn always has a place to go
+      local cok, cerr = core.create_excl(o.chat)
+      if not cok then
+        err_out:write("nanobanana: ", tostring(cerr), "\n")
+        client:close()
+        return 2
+      end
+      chat_created = true
+    end
     local cok, c = pcall(client.chat, client, { history = text and text:match("%S") and text or nil })
     if not cok then
+      if chat_created then os.remove(o.chat) end
       err_out:write("nanobanana: ", o.chat, " is not a saved chat: ", (M.message(c):gsub("^nanobanana: ", "")), "\n")
       client:close()
       return 2
@@ -441,6 +457,7 @@ function M.main(args)
     if not sok then -- a programming error: bad ratio, size, model limits
       err_out:write(M.message(req), "\n")
       client:close()
+      if chat_created then os.remove(o.chat) end
       return 2
     end
     reqs[i] = req
@@ -530,11 +547,13 @@ function M.main(args)
     for _, req in ipairs(reqs) do req:cancel() end
     client:close() -- the cancelled transfers' temporary files go with them
     core.trap_sigint(false)
+    if chat_created then os.remove(o.chat) end
     say("nanobanana: interrupted\n")
     return 130
   end
   core.trap_sigint(false)
 
+  if chat_created and succeeded == 0 then os.remove(o.chat) end -- nothing to keep
   if chat and succeeded > 0 then -- the conversation, saved back atomically
     local js, jerr = chat:to_json()
     local wok, wmsg
