@@ -8,11 +8,12 @@
 set -euo pipefail
 want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson python3 curl ca-certificates)
 case "${1:-}" in
-  --test) want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy tmux
+  --test) want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy
                  lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev) ;;
   --bench) want+=(jq valgrind coreutils time) ;;
   --packages) shift; want=("$@") ;;
 esac
+if [ "${1:-}" = --test ]; then want+=(tmux); fi # spec/19: the command line in a terminal
 if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi

@@ -6,7 +6,18 @@ local fake = require "helpers.fake"
 local cli = require "helpers.cli"
 local cjson = require "cjson"
 
-local q, run, ls = cli.q, cli.run, cli.ls
+local q, ls = cli.q, cli.ls
+
+-- the model these tests expect (PNG, no thoughts) unless a test names one
+local function pinned(args)
+  for _, a in ipairs(args) do
+    if a == "-m" or a == "--model" then return args end
+  end
+  local out = { "-m", "gemini-2.5-flash-image" }
+  for _, a in ipairs(args) do out[#out + 1] = a end
+  return out
+end
+local function run(dir, args, env, input) return cli.run(dir, pinned(args), env, input) end
 local _ -- the values a test leaves unread
 
 local function write(path, s)
@@ -96,7 +107,7 @@ describe("cli", function()
     local cmds, logs = {}, {}
     for i = 1, 4 do
       logs[i] = os.tmpname()
-      cmds[#cmds + 1] = "(" .. cli.command(dir, { "-q", "a fox number " .. i }, env) .. " <" .. q(logs[i])
+      cmds[#cmds + 1] = "(" .. cli.command(dir, pinned { "-q", "a fox number " .. i }, env) .. " <" .. q(logs[i])
                         .. " >" .. q(logs[i]) .. " 2>&1) &"
     end
     os.execute(table.concat(cmds, " ") .. " wait")
@@ -333,7 +344,8 @@ describe("cli", function()
                    "base-url", "auth", "key-file", "timeout", "retries", "json", "quiet", "help", "version" }
     assert.are.same(want, order)
     local defaults = { output = "a new nanobanana-<date>-<time>.<ext> here", image = "none",
-                       model = "gemini-2.5-flash-image", count = "1", chat = "none", timeout = "600", retries = "2",
+                       model = require("nanobanana.client").DEFAULTS.model, count = "1", chat = "none",
+                       timeout = "600", retries = "2",
                        thoughts = "off", stream = "off", json = "off", quiet = "off" }
     for _, long in ipairs(want) do
       local text = blocks[long]:gsub("%s+", " ")

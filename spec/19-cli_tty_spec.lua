@@ -40,6 +40,11 @@ end
 
 function Term.start(dir, args, env)
   local t = setmetatable({}, Term)
+  if #args > 0 then -- the model these tests expect (PNG, no thoughts)
+    local a = { "-m", "gemini-2.5-flash-image" }
+    for _, x in ipairs(args) do a[#a + 1] = x end
+    args = a
+  end
   t.tdir = fake.sh("mktemp -d"):gsub("%s+$", "")
   t.sock = t.tdir .. "/sock"
   local e = {}

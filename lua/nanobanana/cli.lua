@@ -23,7 +23,7 @@ M.OPTIONS = {
     "where the image goes; in a directory, a new name there (the extension from the image's real type)" },
   { "image", "i", "FILE", "none", "a reference image (repeat for several)" },
   { "model", "m", "ID", DEFAULTS.model,
-    "gemini-2.5-flash-image, gemini-3-pro-image-preview, gemini-3.1-flash-image-preview, or any id" },
+    "gemini-3.1-flash-image, gemini-3-pro-image, gemini-2.5-flash-image, the -preview ids, or any id" },
   { "ratio", "r", "W:H", "the model's (1:1)", "aspect ratio (imageConfig.aspectRatio), e.g. 16:9" },
   { "size", "s", "SIZE", "the model's (1K; gemini-2.5-flash-image takes none)",
     "image size (imageConfig.imageSize): 512, 1K, 2K, 4K" },
