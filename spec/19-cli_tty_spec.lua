@@ -183,17 +183,22 @@ describe("cli on a terminal (tmux)", function()
   end)
 
   it("- with stdin a terminal: the prompt as typed (ended by Ctrl-D); Ctrl-C while typing ends it", function()
-    term = Term.start(dir, { "-q", "-o", "t.png", "-" }, env)
-    fake.sleep(0.3)
+    local HINT = "nanobanana: type the prompt, then Ctrl-D on a line of its own"
+    term = Term.start(dir, { "-o", "t.png", "-" }, env)
+    assert.is_truthy(wait_for(function() return term:screen()[1] == HINT end, 30), term:text())
     term:keys("'A fox in a hat' Enter C-d")
     assert.are.equal(0, term:rc())
+    local screen = term:screen()
+    assert.are.equal(HINT, screen[1])
+    assert.are.equal("A fox in a hat", screen[2]) -- as the terminal echoed it
+    assert.are.equal("t.png image/png 1024x1024", screen[#screen])
     assert.are.same({ { text = "A fox in a hat" } }, server:last().body.contents[1].parts)
     assert.are.equal(server:last().images[1].sha256, fake.file_sha256(dir .. "/t.png"))
     term:stop()
 
     server:reset()
     term = Term.start(dir, { "-o", "u.png", "-" }, env)
-    fake.sleep(0.3)
+    assert.is_truthy(wait_for(function() return term:screen()[1] == HINT end, 30), term:text())
     term:keys("'A fox' C-c")
     assert.are.equal(130, term:rc(15)) -- ended by SIGINT: 128 + 2
     assert.are.equal(0, #server:requests())

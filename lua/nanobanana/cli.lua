@@ -359,6 +359,9 @@ function M.main(args)
   local prompt = o[1]
   if prompt == "-" or (prompt == nil and not core.isatty(0)) then
     core.trap_sigint("default") -- Ctrl-C while the prompt is typed: the process ends, as cat would
+    if not o.quiet and core.isatty(0) and core.isatty(2) then
+      err_out:write("nanobanana: type the prompt, then Ctrl-D on a line of its own\n")
+    end
     prompt = io.stdin:read("*a") or ""
     core.trap_sigint(false)
     prompt = prompt:gsub("%s+$", "")
