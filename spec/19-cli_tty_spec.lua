@@ -119,8 +119,8 @@ describe("cli on a terminal (tmux)", function()
   end)
 
   it("a progress line redrawn in place (phase, bytes, percent, speed, elapsed), then a clean final line", function()
-    -- the server sends ~1 KB of the body, then pauses 2 s: the line shows the download standing
-    term = Term.start(dir, { "-o", "s.png", "a fox [[fault:stall:2]]" }, env)
+    -- the server sends ~1 KB of the body, then pauses 3 s: the line shows the download standing
+    term = Term.start(dir, { "-o", "s.png", "a fox [[fault:stall:3]]" }, env)
     local PAT = "^nanobanana: downloading [%d.]+/[%d.]+ KiB %d+%% [%d.]+ [KMGi]*B/s (%d+%.%d)s$"
     local first = wait_for(function()
       local s = term:screen()
