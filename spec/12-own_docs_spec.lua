@@ -19,12 +19,23 @@ end
 describe("the project's own documents", function()
   it("name no document outside the repository", function()
     local checked = 0
-    for _, f in ipairs(files { "README.md", "docs", "lua", "src" }) do
-      local text = assert(cli.slurp(ROOT .. "/" .. f)):lower()
-      for _, bad in ipairs { "design sketch", "api-facts", "../shared" } do
-        assert.is_nil(text:find(bad, 1, true), f .. " mentions " .. bad)
+    -- every tracked file when this is a git checkout, else the documents and the sources
+    local h = io.popen("cd " .. cli.q(ROOT) .. " && env -u LD_PRELOAD git ls-files 2>&1")
+    local list = {}
+    for line in h:lines() do list[#list + 1] = line end
+    h:close()
+    if #list == 0 or not list[1]:match("^[%w._/-]+$") or not cli.slurp(ROOT .. "/" .. list[1]) then
+      list = files { "README.md", "docs", "lua", "src" }
+    end
+    for _, f in ipairs(list) do
+      local text = f ~= "spec/12-own_docs_spec.lua" and cli.slurp(ROOT .. "/" .. f)
+      if text then
+        text = text:lower()
+        for _, bad in ipairs { "design sketch", "api-facts", "../shared" } do
+          assert.is_nil(text:find(bad, 1, true), f .. " mentions " .. bad)
+        end
+        checked = checked + 1
       end
-      checked = checked + 1
     end
     assert.is_true(checked > 20)
   end)
