@@ -631,6 +631,14 @@ class FakeServerTest(unittest.TestCase):
         self.assertGreaterEqual(time.time() - start, 0.5)
         json.loads(resp.read())
         conn.close()
+        start = time.time()
+        conn, resp = self.raw_post("[[fault:trickle:0.5]]")
+        head = time.time() - start
+        body = resp.read()
+        conn.close()
+        self.assertLess(head, 0.4)
+        self.assertGreaterEqual(time.time() - start, 0.45)
+        json.loads(body)
         self.assertEqual(self.control("/_nb/health"), {"ok": True})
 
 

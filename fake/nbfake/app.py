@@ -237,6 +237,8 @@ class App:
             reply.cut = (name, parse_bytes(fault.arg, None))
         elif name == "stall":
             reply.stall = (1024, parse_seconds(fault.arg, 30.0))
+        elif name == "trickle":
+            reply.trickle = parse_seconds(fault.arg, 2.0)
         return reply
 
     # --- control ------------------------------------------------------------

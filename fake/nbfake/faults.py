@@ -49,6 +49,7 @@ FAULTS = {
     "vertex_error": "ARG status (default 429), error in a 1-element array",
     "stall": "headers + ~1 KB, sleep ARG s (default 30), then the rest",
     "slow_headers": "sleep ARG s (default 30), then answer normally",
+    "trickle": "the body in 40 equal slices spread over ARG s (default 2)",
     "escaped": "success whose base64 writes every '/' as '\\/'",
     "huge": "success with a noise PNG of ARG bytes (default 64M)",
     "no_candidates": "200, {\"usageMetadata\": {...}} only",
