@@ -562,6 +562,10 @@ class FakeServerTest(unittest.TestCase):
                          "SOMETHING_NEW")
         self.assertEqual(list(json.loads(ask("no_candidates")[2])),
                          ["usageMetadata"])
+        resp = json.loads(ask("candidates_object")[2])
+        self.assertEqual(resp["candidates"]["finishReason"], "STOP")
+        resp = json.loads(ask("array_200")[2])
+        self.assertEqual(resp[0]["candidates"][0]["finishReason"], "STOP")
         status, _, data = ask("escaped")
         self.assertIn(b"\\/", data)
         check_png(images_of(json.loads(data))[0][1])

@@ -211,6 +211,12 @@ class App:
             return Reply(502, [], "text/html; charset=UTF-8")
         if name == "not_json_200":
             return Reply(200, [b"OK"], "text/plain; charset=UTF-8")
+        if name in ("candidates_object", "array_200"):
+            cand = {"content": {"role": "model", "parts": [{"text": "an otter"}]},
+                    "finishReason": "STOP", "index": 0}
+            if name == "array_200":
+                return Reply.json([{"candidates": [cand]}])
+            return Reply.json({"candidates": cand})
         if name == "vertex_error":
             code = _status_arg(fault.arg, 429)
             wrapped = [vertex_like_error(code).body()]
