@@ -71,9 +71,14 @@ function M.revive(history, level)
     local ok, decoded = pcall(require("cjson").decode, history)
     if not ok then options.fail(level, "chat history is not JSON: %s", tostring(decoded)) end
     history = decoded
-    if type(history) == "table" and history.contents ~= nil then history = history.contents end
   end
+  -- to_json's wrapper, decoded or not
+  if type(history) == "table" and history.contents ~= nil then history = history.contents end
   if type(history) ~= "table" then options.fail(level, "chat history must be JSON text or a list of contents") end
+  if history[1] == nil then
+    options.fail(level, "chat history has no turns (a list of contents, or to_json()'s text or its decoded table; "
+      .. "omit history to start empty)")
+  end
   local out = json.array()
   for i, c in ipairs(history) do
     local where = "history[" .. i .. "]"

@@ -144,6 +144,8 @@ function Request:_result(x, r, secrets)
         if type(d) ~= "table" then
           return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
         end
+        local ok, serr = result.check_shape(d, r.status, secrets)
+        if not ok then return nil, serr end
         local ok, merr = result.materialize(d, take, secrets)
         if not ok then return nil, merr end
         self:_add_chunk(d)

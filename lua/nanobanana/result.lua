@@ -214,9 +214,36 @@ function M.merge(chunks)
   return merged
 end
 
+local function is_list(t)
+  if type(t) ~= "table" then return false end
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return false end
+  end
+  return true
+end
+
+--- Checks the shape of one decoded response (or stream chunk): an object
+-- (not an array) whose candidates, when present, is an array of objects.
+-- Returns decoded, or nil, err (invalid_response).
+function M.check_shape(decoded, status, secrets)
+  local why
+  if decoded[1] ~= nil then
+    why = "response is a JSON array, not an object"
+  elseif decoded.candidates ~= nil and not is_list(decoded.candidates) then
+    why = "response candidates is not an array"
+  elseif decoded.candidates ~= nil and decoded.candidates[1] ~= nil and type(decoded.candidates[1]) ~= "table" then
+    why = "response candidates[0] is not an object"
+  end
+  if why then return nil, errors.new("invalid_response", { message = why, status = status }, secrets) end
+  return decoded
+end
+
 --- A result from a decoded response (images already made by M.decode), or
 -- nil, err: blocked / no_image / invalid_response.
 function M.from_response(decoded, status, secrets)
+  local ok, serr = M.check_shape(decoded, status, secrets)
+  if not ok then return nil, serr end
   if decoded.candidates == nil and decoded.promptFeedback == nil then
     return nil, errors.new("invalid_response", {
       message = "response has neither candidates nor promptFeedback", status = status }, secrets)
