@@ -192,6 +192,20 @@ static int l_write_atomic(lua_State *L)
     return 1;
 }
 
+/*** Whether files can be created in a directory. @treturn true @treturn[2] nil, message */
+static int l_dir_writable(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    char err[512];
+    if (nb_dir_writable(dir, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
 static int l_copy_atomic(lua_State *L)
 {
@@ -1027,6 +1041,7 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"dir_writable", l_dir_writable},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},

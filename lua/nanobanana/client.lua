@@ -6,6 +6,7 @@
 -- nanobanana.many. User callbacks run only inside poll()/wait(), on the
 -- caller's Lua state, never inside libcurl.
 local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
@@ -182,6 +183,13 @@ function Client:_start(prompt, opts, level, on_finish)
     return req
   end
   options.check_model(model, body.generationConfig, nimg, level)
+  if opts.output then -- before anything is sent: a paid image must have somewhere to go
+    local ok, msg = core.dir_writable(dirname(opts.output))
+    if not ok then
+      req:_finish(nil, errors.new("io", { message = msg }, self:_secrets()))
+      return req
+    end
+  end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
   self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
