@@ -164,6 +164,22 @@ end
 -- on_finish(req, res, err), internal: runs when the request finishes, before
 -- its on_done is queued (the chat appends its history there).
 function Client:_start(prompt, opts, level, on_finish)
+  return self:_launch(self:_prepare(prompt, opts, (level or 1) + 1, on_finish))
+end
+
+-- Sends a prepared request (one that did not fail already).
+function Client:_launch(req)
+  if req._finished then return req end
+  self._reqs[req] = true
+  req._t0 = core.now()
+  req:_attempt()
+  return req
+end
+
+-- A request checked and built, not sent: everything that raises raises
+-- here; a runtime failure (an unreadable image, an output= directory that
+-- cannot be written) gives a request that has failed already.
+function Client:_prepare(prompt, opts, level, on_finish)
   level = (level or 1) + 1
   options.check(opts, options.CALL, "call options", level)
   opts = opts or {}
@@ -191,7 +207,6 @@ function Client:_start(prompt, opts, level, on_finish)
     end
   end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
-  self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
   local timeout = opts.timeout or o.timeout
   req._spec = {
@@ -207,7 +222,6 @@ function Client:_start(prompt, opts, level, on_finish)
     local f = io.open(opts.output, "rb")
     if f then f:close(); req._spec.flush_blobs = true end
   end
-  req:_attempt()
   return req
 end
 
