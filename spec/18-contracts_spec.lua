@@ -188,9 +188,23 @@ describe("contracts", function()
       assert(res, err and tostring(err))
     end)
 
-    it("silence once the response has begun still is one", function()
+    it("silence once the response has begun still is one, and so is silence mid-upload", function()
       local err = failure(client:generate("otter [[fault:stall:3]]", { stall_timeout = 1, timeout = 10 }))
       assert.are.equal("stall", err.kind)
+      -- a listener on 127.0.0.1 that never accepts: the kernel takes the
+      -- connection and a few MB, then the upload stops moving
+      local socket = require "socket"
+      local srv = assert(socket.bind("127.0.0.1", 0))
+      local _, port = srv:getsockname()
+      local c = nb.new { base_url = "http://127.0.0.1:" .. port, api_key = "test-key", retries = 0 }
+      local big = "\137PNG\r\n\26\n" .. string.rep("\0", 24 * 1024 * 1024)
+      local t0 = core.now()
+      err = failure(c:generate("otter", { images = { { data = big, mimeType = "image/png" } },
+                                          stall_timeout = 1, timeout = 20 }))
+      assert.are.equal("stall", err.kind)
+      assert.is_true(core.now() - t0 < 10)
+      c:close()
+      srv:close()
     end)
   end)
 

@@ -959,8 +959,12 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     nb_xfer *x = ud;
     double now = nb_now();
     int stalled = 0;
+    /* stall_timeout counts silence only while bytes are expected: during
+     * the upload, and once the response body has begun; the wait for its
+     * first byte (the model at work) is bounded by timeout alone */
+    int expecting = dlnow > 0 || (uint64_t)ulnow < x->upload_total;
     lock(x->engine);
-    if (dlnow != x->dlnow || ulnow != x->ulnow) x->t_active = now;
+    if (dlnow != x->dlnow || ulnow != x->ulnow || !expecting) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     x->dltotal = dltotal;
     x->dlnow = dlnow;
