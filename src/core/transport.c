@@ -242,6 +242,8 @@ struct nb_xfer {
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
+    int phase_told;           /* the phase the caller was last woken for (e->mu) */
+    double t_told;            /* when it was last woken for byte counts (e->mu) */
 };
 
 /* The engine owns one worker thread that alone calls libcurl's multi API
@@ -263,6 +265,7 @@ struct nb_engine {
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
     unsigned long event_seq, event_seq_seen; /* stream events queued; as of the last perform() */
+    unsigned long progress_seq, progress_seq_seen; /* progress worth telling; as of the last perform() */
 };
 
 /* ------------------------------------------------------------------ engine */
@@ -640,9 +643,10 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         return running;
     }
     pthread_mutex_lock(&e->mu);
-    if (!e->done_head && e->event_seq == e->event_seq_seen) {
-        /* until a transfer finishes or a stream event arrives; with nothing
-         * in flight this is a plain sleep (retry back-off waits here) */
+    if (!e->done_head && e->event_seq == e->event_seq_seen && e->progress_seq == e->progress_seq_seen) {
+        /* until a transfer finishes, a stream event arrives or progress
+         * moved (see on_xferinfo); with nothing in flight this is a plain
+         * sleep (retry back-off waits here) */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
@@ -654,6 +658,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
     e->event_seq_seen = e->event_seq;
+    e->progress_seq_seen = e->progress_seq;
     running = e->running_seen = e->running;
     pthread_mutex_unlock(&e->mu);
     return running;
@@ -953,6 +958,30 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return total;
 }
 
+/* (e->mu held, or no worker) The phase x is in. */
+static nb_phase phase_of(const nb_xfer *x)
+{
+    if (x->done) return NB_PHASE_DONE;
+    if (x->dlnow > 0) return NB_PHASE_DOWNLOADING;
+    if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) return NB_PHASE_WAITING;
+    if (x->ulnow > 0) return NB_PHASE_UPLOADING;
+    return NB_PHASE_CONNECTING;
+}
+
+#define NB_PROGRESS_TELL_S 0.1 /* byte counts wake a waiting caller at most 10 times a second */
+
+/* (e->mu held) Wakes a caller waiting in nb_engine_perform when x changed
+ * phase, or its byte counts moved and the last wake-up is 0.1 s old. */
+static void tell_progress(nb_engine *e, nb_xfer *x, int moved, double now)
+{
+    int phase = (int)phase_of(x);
+    if (phase == x->phase_told && !(moved && now - x->t_told >= NB_PROGRESS_TELL_S)) return;
+    x->phase_told = phase;
+    x->t_told = now;
+    e->progress_seq++;
+    if (e->have_thread) pthread_cond_broadcast(&e->cv);
+}
+
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -963,13 +992,15 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
      * the upload, and once the response body has begun; the wait for its
      * first byte (the model at work) is bounded by timeout alone */
     int expecting = dlnow > 0 || (uint64_t)ulnow < x->upload_total;
+    int moved = dlnow != x->dlnow || ulnow != x->ulnow;
     lock(x->engine);
-    if (dlnow != x->dlnow || ulnow != x->ulnow || !expecting) x->t_active = now;
+    if (moved || !expecting) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     x->dltotal = dltotal;
     x->dlnow = dlnow;
     x->ultotal = ultotal;
     x->ulnow = ulnow;
+    tell_progress(x->engine, x, moved, now);
     unlock(x->engine);
     if (stalled) {
         snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
@@ -1289,11 +1320,7 @@ int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
-    if (x->done) p->phase = NB_PHASE_DONE;
-    else if (x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
-    else if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) p->phase = NB_PHASE_WAITING;
-    else if (x->ulnow > 0) p->phase = NB_PHASE_UPLOADING;
-    else p->phase = NB_PHASE_CONNECTING;
+    p->phase = phase_of(x);
     if (e) unlock(e);
     return 0;
 }

@@ -118,8 +118,10 @@ nb_engine *nb_engine_new(void);
 void nb_engine_free(nb_engine *e);
 
 /* Transfers run on the engine's worker thread. With wait_ms > 0, waits up
- * to wait_ms for a transfer to finish (returns early when one does); with
- * wait_ms <= 0 never blocks. Returns the number of transfers running. */
+ * to wait_ms for a transfer to finish (returns early when one does, when a
+ * stream event arrives, when a transfer changes phase, and when byte counts
+ * moved, at most about 10 times a second per transfer); with wait_ms <= 0
+ * never blocks. Returns the number of transfers running. */
 int nb_engine_perform(nb_engine *e, int wait_ms);
 
 /* Renames src over dst (atomic). If dst was a big file, its old content is
