@@ -197,7 +197,7 @@ function Request:_finish(res, err)
   self._res, self._err = res, err
   c._reqs[self] = nil
   if self._on_finish then self._on_finish(self, res, err) end
-  if self._on_done then
+  if self._on_done or self._on_progress then -- on_progress gets its last call ("done") first
     if c._qtail then c._qtail._qnext = self else c._qhead = self end
     c._qtail = self
   end
