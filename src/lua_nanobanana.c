@@ -629,6 +629,13 @@ static nb_xfer *live_xfer(lua_State *L)
     return b->x;
 }
 
+/*** Deletes now every temporary file the transfer made (output=); it makes no more. */
+static int xfer_drop_files(lua_State *L)
+{
+    nb_xfer_drop_files(live_xfer(L));
+    return 0;
+}
+
 static int xfer_tostring(lua_State *L)
 {
     xfer_box *b = check_xfer(L, 1);
@@ -1010,6 +1017,7 @@ static const luaL_Reg xfer_methods[] = {
     {"cancel", xfer_cancel},
     {"done", xfer_done},
     {"progress", xfer_progress},
+    {"drop_files", xfer_drop_files},
     {"result", xfer_result},
     {"blob", xfer_blob},
     {"keep_file", xfer_keep_file},

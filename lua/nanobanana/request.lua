@@ -217,6 +217,7 @@ function Request:cancel()
   local x = self._xfer
   if x then
     self._xfer = nil
+    x:drop_files() -- output= temp files go now, not when poll() frees x
     x:cancel() -- the engine drops the transfer; poll() then frees it
   end
   self:_finish(nil, errors.new("cancelled", { message = "cancelled" }))

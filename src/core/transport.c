@@ -242,6 +242,9 @@ struct nb_xfer {
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
+    char **tmps;              /* output= temp files made (e->mu; see temp_create) */
+    size_t ntmps, captmps;
+    int files_dropped;        /* nb_xfer_drop_files was called: make no more (e->mu) */
     int phase_told;           /* the phase the caller was last woken for (e->mu) */
     double t_told;            /* when it was last woken for byte counts (e->mu) */
 };
@@ -715,6 +718,43 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
 
+/* Worker: mkstemp for an output= blob, under e->mu, so that
+ * nb_xfer_drop_files (the caller's thread) deletes every file made; once
+ * it was called, none is made (-1, errno ECANCELED). */
+static int temp_create(nb_xfer *x, char *path)
+{
+    nb_engine *e = x->engine;
+    int fd = -1, saved;
+    if (e) lock(e);
+    if (x->files_dropped) {
+        errno = ECANCELED;
+    } else if (x->ntmps == x->captmps) {
+        size_t nc = x->captmps ? x->captmps * 2 : 4;
+        char **np = realloc(x->tmps, nc * sizeof *np);
+        if (np) {
+            x->tmps = np;
+            x->captmps = nc;
+        } else {
+            errno = ENOMEM;
+        }
+    }
+    if (!x->files_dropped && x->ntmps < x->captmps && (fd = mkstemp(path)) >= 0) {
+        char *copy = str_dup(path);
+        if (copy) {
+            x->tmps[x->ntmps++] = copy;
+        } else {
+            close(fd);
+            unlink(path);
+            fd = -1;
+            errno = ENOMEM;
+        }
+    }
+    saved = errno;
+    if (e) unlock(e);
+    errno = saved;
+    return fd;
+}
+
 static int sink_begin(void *ud, unsigned idx)
 {
     nb_xfer *x = ud;
@@ -735,7 +775,7 @@ static int sink_begin(void *ud, unsigned idx)
         b->path = malloc(n);
         if (!b->path) return 1;
         snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
-        b->fd = mkstemp(b->path);
+        b->fd = temp_create(x, b->path);
         if (b->fd < 0) {
             snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
                      x->blob_dir, strerror(errno));
@@ -1124,6 +1164,8 @@ static void xfer_release(nb_xfer *x)
         x->ev_head = ev->next;
         nb_event_free(ev);
     }
+    for (j = 0; j < x->ntmps; j++) free(x->tmps[j]);
+    free(x->tmps);
     free(x->blob_dir);
     free(x);
 }
@@ -1289,6 +1331,26 @@ oom:
 fail:
     xfer_release(x);
     return NULL;
+}
+
+void nb_xfer_drop_files(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    char **list;
+    size_t i, n;
+    if (e) lock(e);
+    x->files_dropped = 1;
+    list = x->tmps;
+    n = x->ntmps;
+    x->tmps = NULL;
+    x->ntmps = x->captmps = 0;
+    if (e) unlock(e);
+    /* a file the worker still writes goes on to an unlinked inode */
+    for (i = 0; i < n; i++) {
+        unlink(list[i]);
+        free(list[i]);
+    }
+    free(list);
 }
 
 void nb_xfer_cancel(nb_xfer *x)

@@ -147,6 +147,13 @@ void nb_xfer_free(nb_xfer *x);
  * is queued for nb_engine_next_done(). No-op when already done. */
 void nb_xfer_cancel(nb_xfer *x);
 
+/* Caller's thread: deletes now every temporary file x made for output=
+ * (not waiting for the worker) and makes it make no more (a transfer that
+ * would need one then fails with NB_KIND_IO). For a transfer being
+ * cancelled or dropped; files handed over with nb_blobs_take_path are
+ * deleted too. */
+void nb_xfer_drop_files(nb_xfer *x);
+
 int nb_xfer_done(const nb_xfer *x);
 /* Fills p; returns 0, or -1 (p untouched) when the engine's worker holds
  * the lock at this instant: progress never makes the caller wait. */
