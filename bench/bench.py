@@ -1269,8 +1269,73 @@ def section_stream(report, reps):
                     "peak RSS MiB", "ok runs"], rows))
 
 
-SECTIONS = ["baselines", "single", "request", "transfer", "stream", "callgrind",
-            "concurrency", "embed"]
+def section_sse(report, reps):
+    """The same 4K image as a plain response and as one SSE event."""
+    with Server("--no-record", "--noise-bytes", "24M") as srv:
+        body, payload, sha, nbytes = reference_fetch(srv, MODEL,
+                                                     request_body(PROMPT), "sse")
+        os.unlink(body)
+        os.unlink(payload)
+        out = os.path.join(WORKDIR, "out-sse.png")
+
+        def stream_cmd(mode):
+            return [lua(), os.path.join(CLIENTS, "nb_stream.lua"),
+                    mode + "-bare", srv.url, MODEL, PROMPT, out]
+        cases = [(mode, kind, nb_cmd(mode, srv.url, MODEL, out)
+                  if kind == "generate" else stream_cmd(mode))
+                 for mode in ("output", "memory")
+                 for kind in ("generate", "stream")]
+        ser = {(m, k): Series("sse %s %s" % (m, k)) for m, k, _ in cases}
+        for _ in range(reps):
+            for mode, kind, cmd in cases:
+                run_checked(report, ser[(mode, kind)], cmd, out=out, sha=sha,
+                            env=LUA_ENV)
+        irs = {}
+        if shutil.which("valgrind"):
+            for mode, kind, cmd in cases:
+                cg = os.path.join(WORKDIR, "callgrind.sse")
+                vcmd = ["valgrind", "--tool=callgrind", "--quiet",
+                        "--callgrind-out-file=" + cg] + cmd
+                if run_checked(report, Series("sse callgrind %s %s"
+                                              % (mode, kind)),
+                               vcmd, out=out, sha=sha, env=LUA_ENV):
+                    irs[(mode, kind)] = callgrind_ir(cg)
+                if os.path.exists(cg):
+                    os.unlink(cg)
+    rows = []
+    for mode, kind, _cmd in cases:
+        s = ser[(mode, kind)]
+        ir = irs.get((mode, kind))
+        rows.append(["client:%s, %s" % (kind, mode), fmt_s(s.med("wall")),
+                     fmt_s(s.med_field("elapsed")), fmt_s(s.med("cpu")),
+                     "{:,}".format(ir) if ir else "n/a",
+                     "%d/%d" % (len(s.runs), reps)])
+    for mode in ("output", "memory"):
+        g, st = ser[(mode, "generate")], ser[(mode, "stream")]
+        gc, sc = g.med("cpu"), st.med("cpu")
+        report.target("SSE decode: stream CPU <= 1.2 x generate CPU, 4K, %s"
+                      % mode, sc, gc * 1.2 if gc is not None else None,
+                      fmt_s, "same image, same run (medians of %d)" % reps)
+        gi, si = irs.get((mode, "generate")), irs.get((mode, "stream"))
+        if gi and si:
+            report.target("SSE decode: stream Ir <= 1.2 x generate Ir, 4K, %s"
+                          % mode, si, gi * 1.2,
+                          lambda v: "{:,}".format(int(v)),
+                          "callgrind, whole client process")
+    report.section(
+        "Streaming vs plain: the same 4K image (medians)",
+        "Model %s, no thoughts: `client:generate` gets one %.1f MiB image in "
+        "a plain JSON body; `client:stream` gets it as one ~%.0f MB SSE event "
+        "(after a text event). *Ir* is one callgrind run of the whole client "
+        "process (deterministic). Target: the SSE path within 20%% of the "
+        "plain one.\n\n"
+        % (MODEL, nbytes / MiB, nbytes * 4 / 3 / 1e6)
+        + md_table(["client", "wall s", "in-proc s", "CPU s", "Ir",
+                    "ok runs"], rows))
+
+
+SECTIONS = ["baselines", "single", "request", "transfer", "stream", "sse",
+            "callgrind", "concurrency", "embed"]
 
 
 def main():
@@ -1354,6 +1419,7 @@ def main():
         "request": lambda: section_request_path(report, reps3),
         "transfer": lambda: section_transfer(report, SIZES, reps3),
         "stream": lambda: section_stream(report, reps3),
+        "sse": lambda: section_sse(report, 1 if args.quick else 7),
         "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
         "concurrency": lambda: section_concurrency(report, reps3),
         "embed": lambda: section_embed(report, reps3),
