@@ -248,8 +248,8 @@ describe("contracts", function()
         { "otter", { output = "" } },
       }
       for _, b in ipairs(bad) do
-        local list = { "a", "b", "c", "d", b }
-        assert.has_error(function() client:generate_many(list, { concurrency = 2 }) end)
+        local items = { "a", "b", "c", "d", b }
+        assert.has_error(function() client:generate_many(items, { concurrency = 2 }) end)
       end
       fake.sleep(0.2)
       assert.are.same({}, server:requests())

@@ -7,6 +7,7 @@ local core = require "nanobanana.core"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local util = require "nanobanana.util"
 local wire = require "nanobanana.wire"
 
 local M = {}
@@ -31,17 +32,13 @@ end
 -- tables merged field by field (chat default, then the send's fields)
 local MERGED = { imageConfig = true, generationConfig = true }
 
-local function copy(t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local copy = util.copy
 
 -- A wire part with its inlineData.data (base64 text) made a blob.
 local function revive_part(p, where, level)
   if type(p) ~= "table" then options.fail(level, "%s must be a table", where) end
   local q = copy(p)
-  local key = (p.inlineData ~= nil and "inlineData") or (p.inline_data ~= nil and "inline_data") or nil
+  local key = util.blob_key(p)
   if key then
     local d = p[key]
     if type(d) ~= "table" then options.fail(level, "%s.%s must be a table", where, key) end
@@ -49,7 +46,7 @@ local function revive_part(p, where, level)
     if type(d.data) == "string" then
       local bytes, err = core.b64decode(d.data)
       if not bytes then options.fail(level, "%s.%s.data is not base64: %s", where, key, tostring(err)) end
-      local mime = d.mimeType or d.mime_type
+      local mime = util.mime_type(d)
       local img = image.from_bytes(bytes, nil, mime)
       if not img.mimeType then
         options.fail(level, "%s.%s: cannot tell the image type; give mimeType", where, key)

@@ -11,6 +11,7 @@ local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
 local request = require "nanobanana.request"
+local util = require "nanobanana.util"
 local wire = require "nanobanana.wire"
 
 local M = {}
@@ -55,8 +56,7 @@ function M.new(opts, level)
   options.check(opts, options.CLIENT, "nb.new options", level)
   opts = opts or {}
   local self = setmetatable({}, Client)
-  local o = {}
-  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  local o = util.copy(M.DEFAULTS)
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
                        "poll_budget", "zero_copy" } do
@@ -238,8 +238,7 @@ function Client:stream(prompt, opts, on_event)
   if on_event ~= nil and type(on_event) ~= "function" then
     error("nanobanana: stream(prompt, opts, on_event): on_event must be a function", 2)
   end
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  local o = util.copy(opts)
   o.stream = true
   if on_event then o.on_event = on_event end
   return self:_start(prompt, o, 2):wait()

@@ -1,5 +1,7 @@
 --- Known models and what each takes (api-facts §1-§3). Unknown model ids
 -- pass through unvalidated: new models and gateway aliases keep working.
+local util = require "nanobanana.util"
+
 local R10 = { "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9" }
 local R14 = { "1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
               "9:16", "16:9", "21:9" }
@@ -54,8 +56,7 @@ local flash25 = {
 }
 
 local function alias(m, name)
-  local a = {}
-  for k, v in pairs(m) do a[k] = v end
+  local a = util.copy(m)
   a.name = name
   return a
 end

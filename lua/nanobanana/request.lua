@@ -6,6 +6,7 @@ local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
+local util = require "nanobanana.util"
 
 local M = {}
 
@@ -116,8 +117,7 @@ end
 function Request:_take_blob(src, i, part)
   local v, how = src:blob(i, not self._client.options.zero_copy)
   if how ~= "file" then return v, how end
-  local blob = part.inlineData or part.inline_data
-  local mime = blob.mimeType or blob.mime_type
+  local mime = util.mime_type(util.blob_of(part))
   if not self._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
     src:keep_file(i)
     self._kept = v
@@ -144,10 +144,9 @@ function Request:_result(x, r, secrets)
         if type(d) ~= "table" then
           return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
         end
-        local ok, serr = result.check_shape(d, r.status, secrets)
-        if not ok then return nil, serr end
-        local ok, merr = result.materialize(d, take, secrets)
-        if not ok then return nil, merr end
+        local ok, ierr = result.check_shape(d, r.status, secrets)
+        if ok then ok, ierr = result.materialize(d, take, secrets) end
+        if not ok then return nil, ierr end
         self:_add_chunk(d)
       end
     else
