@@ -471,22 +471,6 @@ static int unescape(unsigned char c)
     }
 }
 
-static void u_start(nb_scan *s)
-{
-    s->ucount = 0;
-    s->ucode = 0;
-}
-
-/* One hex digit of "\uXXXX": 0 more to come, 1 complete (s->ucode), -1 bad. */
-static int u_digit(nb_scan *s, unsigned char c)
-{
-    int h = hexval(c);
-    if (h < 0)
-        return -1;
-    s->ucode = s->ucode << 4 | (unsigned)h;
-    return ++s->ucount == 4;
-}
-
 static int open_container(nb_scan *s, feed *f, unsigned char c, int keyclass)
 {
     if (s->depth >= MAX_DEPTH)
@@ -615,56 +599,100 @@ static int step_after(nb_scan *s, feed *f, unsigned char c)
     return fail(f, NB_SCAN_EJSON, obj ? "expected ',' or '}'" : "expected ',' or ']'");
 }
 
+/* After a string's run of plain characters, which ends at j: the '"' or
+ * '\\' that ends the run (consumed), 0 when the chunk ends first, -1 on a
+ * control character (FAIL set up). */
+static int run_stop(feed *f, size_t j)
+{
+    unsigned char c;
+    f->i = j;
+    if (j == f->n)
+        return 0;
+    c = f->p[j];
+    if (c != '"' && c != '\\') {
+        fail(f, NB_SCAN_EJSON, "control character in string");
+        return -1;
+    }
+    f->i++;
+    return c;
+}
+
+/* The byte after a backslash (consumed): the character the escape stands
+ * for, 0 for "\u" (state u_state entered), -1 when it is none (FAIL set up). */
+static int escape_start(nb_scan *s, feed *f, unsigned char c, int u_state)
+{
+    int e = unescape(c);
+    if (e < 0) {
+        fail(f, NB_SCAN_EJSON, "invalid escape");
+        return -1;
+    }
+    f->i++;
+    if (e != ESC_U)
+        return e;
+    s->ucount = 0;
+    s->ucode = 0;
+    s->state = u_state;
+    return 0;
+}
+
+/* One hex digit of "\uXXXX" (consumed): 1 when it was the last (s->ucode),
+ * 0 when more follow, -1 when it is none (FAIL set up). */
+static int u_step(nb_scan *s, feed *f, unsigned char c)
+{
+    int h = hexval(c);
+    if (h < 0) {
+        fail(f, NB_SCAN_EJSON, "invalid \\u escape");
+        return -1;
+    }
+    f->i++;
+    s->ucode = s->ucode << 4 | (unsigned)h;
+    return ++s->ucount == 4;
+}
+
 /* S_STR: a run of plain characters, then what ends it */
 static int step_string(nb_scan *s, feed *f)
 {
     size_t j = run_end(f->p, f->i, f->n);
-    unsigned char c;
     if (s->str_is_key)
         for (; f->i < j; f->i++)
             key_push(s, f->p[f->i]);
-    f->i = j;
-    if (j == f->n)
+    switch (run_stop(f, j)) {
+    case 0:
         return GO;
-    c = f->p[j];
-    if (c == '"') {
+    case -1:
+        return FAIL;
+    case '"':
         if (s->str_is_key) {
             s->keyclass = classify_key(s);
             s->state = S_COLON;
         } else {
             value_done(s);
         }
-    } else if (c == '\\') {
+        return GO;
+    default:
         s->state = S_STR_ESC;
-    } else {
-        return fail(f, NB_SCAN_EJSON, "control character in string");
+        return GO;
     }
-    f->i++;
-    return GO;
 }
 
 static int step_string_escape(nb_scan *s, feed *f, unsigned char c)
 {
-    int e = unescape(c);
+    int e = escape_start(s, f, c, S_STR_U);
     if (e < 0)
-        return fail(f, NB_SCAN_EJSON, "invalid escape");
-    if (e == ESC_U) {
-        u_start(s);
-        s->state = S_STR_U;
-    } else {
+        return FAIL;
+    if (e > 0) {
         if (s->str_is_key)
             key_push(s, (unsigned char)e);
         s->state = S_STR;
     }
-    f->i++;
     return GO;
 }
 
 static int step_string_u(nb_scan *s, feed *f, unsigned char c)
 {
-    int r = u_digit(s, c);
+    int r = u_step(s, f, c);
     if (r < 0)
-        return fail(f, NB_SCAN_EJSON, "invalid \\u escape");
+        return FAIL;
     if (r) {
         if (s->str_is_key) {
             if (s->ucode < 0x80)
@@ -674,7 +702,6 @@ static int step_string_u(nb_scan *s, feed *f, unsigned char c)
         }
         s->state = S_STR;
     }
-    f->i++;
     return GO;
 }
 
@@ -682,58 +709,50 @@ static int step_string_u(nb_scan *s, feed *f, unsigned char c)
 static int step_blob(nb_scan *s, feed *f)
 {
     size_t j = run_end(f->p, f->i, f->n);
-    unsigned char c;
     if (j > f->i && blob_run(s, (const char *)f->p + f->i, j - f->i, s->base + f->i) != NB_SCAN_OK)
         return STOP;
-    f->i = j;
-    if (j == f->n)
+    switch (run_stop(f, j)) {
+    case 0:
         return GO;
-    c = f->p[j];
-    if (c == '"') {
+    case -1:
+        return FAIL;
+    case '"':
         if (blob_end(s, s->base + j) != NB_SCAN_OK)
             return STOP;
         f->copying = 1;
         f->cs = j + 1;
         value_done(s);
-    } else if (c == '\\') {
+        return GO;
+    default:
         s->esc_off = s->base + j;
         s->state = S_TGT_ESC;
-    } else {
-        return fail(f, NB_SCAN_EJSON, "control character in string");
+        return GO;
     }
-    f->i++;
-    return GO;
 }
 
 /* An escape inside base64: "\/" is '/', "\n" and "\r" are skipped (line
  * breaks), "\u" decides after its digits; the others cannot be base64. */
 static int step_blob_escape(nb_scan *s, feed *f, unsigned char c)
 {
-    int e = unescape(c);
-    if (e < 0)
-        return fail(f, NB_SCAN_EJSON, "invalid escape");
-    if (e == ESC_U) {
-        u_start(s);
-        s->state = S_TGT_U;
-    } else if (e == '/') {
+    int e = escape_start(s, f, c, S_TGT_U);
+    if (e <= 0)
+        return e < 0 ? FAIL : GO;
+    if (e == '/') {
         if (blob_char(s, '/') != NB_SCAN_OK)
             return STOP;
-        s->state = S_TGT;
-    } else if (e == '\n' || e == '\r') {
-        s->state = S_TGT;
-    } else {
+    } else if (e != '\n' && e != '\r') {
         set_error(s, NB_SCAN_EBASE64, "invalid escape in base64 data", s->esc_off);
         return STOP;
     }
-    f->i++;
+    s->state = S_TGT;
     return GO;
 }
 
 static int step_blob_u(nb_scan *s, feed *f, unsigned char c)
 {
-    int r = u_digit(s, c);
+    int r = u_step(s, f, c);
     if (r < 0)
-        return fail(f, NB_SCAN_EJSON, "invalid \\u escape");
+        return FAIL;
     if (r) {
         if (s->ucode >= 0x80) {
             set_error(s, NB_SCAN_EBASE64, "invalid base64 character", s->esc_off);
@@ -743,7 +762,6 @@ static int step_blob_u(nb_scan *s, feed *f, unsigned char c)
             return STOP;
         s->state = S_TGT;
     }
-    f->i++;
     return GO;
 }
 
