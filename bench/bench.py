@@ -310,6 +310,15 @@ def reference_fetch(server, model, body, tag):
     return body_path, payload_path, hashlib.sha256(data).hexdigest(), len(data)
 
 
+def reference_image(server, model, body, tag):
+    """reference_fetch, keeping only (expected sha256, image bytes)."""
+    body_path, payload_path, sha, nbytes = reference_fetch(server, model, body,
+                                                           tag)
+    os.unlink(body_path)
+    os.unlink(payload_path)
+    return sha, nbytes
+
+
 # ---------------------------------------------------------------------------
 # Statistics and formatting
 # ---------------------------------------------------------------------------
@@ -782,6 +791,19 @@ def callgrind_ir(path):
     raise Broken("no summary in %s" % path)
 
 
+def callgrind_run(report, series, cmd, out, sha):
+    """Ir of one run of cmd under callgrind (output checked), or None."""
+    cg = os.path.join(WORKDIR, "callgrind.out")
+    vcmd = ["valgrind", "--tool=callgrind", "--quiet",
+            "--callgrind-out-file=" + cg] + cmd
+    try:
+        run = run_checked(report, series, vcmd, out=out, sha=sha, env=LUA_ENV)
+        return callgrind_ir(cg) if run else None
+    finally:
+        if os.path.exists(cg):
+            os.unlink(cg)
+
+
 def section_callgrind(report, reps):
     """Instruction count (Ir) of the client processing one 4K response."""
     if not shutil.which("valgrind"):
@@ -789,10 +811,7 @@ def section_callgrind(report, reps):
         return
     rows = []
     with Server("--no-record", "--noise-bytes", "24M") as srv:
-        body, payload, sha, _ = reference_fetch(srv, MODEL,
-                                                request_body(PROMPT), "cg")
-        os.unlink(body)
-        os.unlink(payload)
+        sha, _ = reference_image(srv, MODEL, request_body(PROMPT), "cg")
         out = os.path.join(WORKDIR, "out-cg.png")
         cases = [
             ("output", "callgrind_ir_output", nb_cmd("output", srv.url, MODEL,
@@ -805,15 +824,10 @@ def section_callgrind(report, reps):
         for mode, key, cmd, o in cases:
             irs = []
             s = Series("callgrind " + mode)
-            for i in range(reps):
-                cg = os.path.join(WORKDIR, "callgrind.%s.%d" % (mode, i))
-                vcmd = ["valgrind", "--tool=callgrind", "--quiet",
-                        "--callgrind-out-file=" + cg] + cmd
-                run = run_checked(report, s, vcmd, out=o, sha=sha, env=LUA_ENV)
-                if run:
-                    irs.append(callgrind_ir(cg))
-                if os.path.exists(cg):
-                    os.unlink(cg)
+            for _ in range(reps):
+                ir = callgrind_run(report, s, cmd, o, sha)
+                if ir:
+                    irs.append(ir)
             if not irs:
                 continue
             ir = int(statistics.median(irs))
@@ -1233,10 +1247,7 @@ def section_stream(report, reps):
                            "includeThoughts": True}}}).encode()
     rows = []
     with Server("--no-record", "--noise-bytes", noise) as srv:
-        ref_body, payload, sha, nbytes = reference_fetch(srv, MODEL_REQ, body,
-                                                         "stream")
-        os.unlink(ref_body)
-        os.unlink(payload)
+        sha, nbytes = reference_image(srv, MODEL_REQ, body, "stream")
         out = os.path.join(WORKDIR, "out-stream.png")
         cases = [
             ("nanobanana client:stream, output=",
@@ -1272,10 +1283,7 @@ def section_stream(report, reps):
 def section_sse(report, reps):
     """The same 4K image as a plain response and as one SSE event."""
     with Server("--no-record", "--noise-bytes", "24M") as srv:
-        body, payload, sha, nbytes = reference_fetch(srv, MODEL,
-                                                     request_body(PROMPT), "sse")
-        os.unlink(body)
-        os.unlink(payload)
+        sha, nbytes = reference_image(srv, MODEL, request_body(PROMPT), "sse")
         out = os.path.join(WORKDIR, "out-sse.png")
 
         def stream_cmd(mode):
@@ -1293,15 +1301,9 @@ def section_sse(report, reps):
         irs = {}
         if shutil.which("valgrind"):
             for mode, kind, cmd in cases:
-                cg = os.path.join(WORKDIR, "callgrind.sse")
-                vcmd = ["valgrind", "--tool=callgrind", "--quiet",
-                        "--callgrind-out-file=" + cg] + cmd
-                if run_checked(report, Series("sse callgrind %s %s"
-                                              % (mode, kind)),
-                               vcmd, out=out, sha=sha, env=LUA_ENV):
-                    irs[(mode, kind)] = callgrind_ir(cg)
-                if os.path.exists(cg):
-                    os.unlink(cg)
+                irs[(mode, kind)] = callgrind_run(
+                    report, Series("sse callgrind %s %s" % (mode, kind)), cmd,
+                    out, sha)
     rows = []
     for mode, kind, _cmd in cases:
         s = ser[(mode, kind)]

@@ -275,26 +275,18 @@ describe("contracts", function()
       return req
     end
 
-    it("cancel() deletes them at once", function()
-      local dir = mktemp_dir()
-      local c = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-      local req = started(c, dir)
-      req:cancel()
-      assert.are.same({}, list(dir))
-      c:poll()
-      assert.are.equal("cancelled", req.state)
-      c:close()
-      fake.sh("rm -rf " .. dir)
-    end)
-
-    it("close() deletes them at once", function()
-      local dir = mktemp_dir()
-      local c = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-      local req = started(c, dir)
-      c:close()
-      assert.are.same({}, list(dir))
-      assert.are.equal("cancelled", req.state)
-      fake.sh("rm -rf " .. dir)
-    end)
+    for _, how in ipairs { "cancel", "close" } do
+      it(how .. "() deletes them at once", function()
+        local dir = mktemp_dir()
+        local c = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+        local req = started(c, dir)
+        if how == "cancel" then req:cancel() else c:close() end
+        assert.are.same({}, list(dir))
+        c:poll()
+        assert.are.equal("cancelled", req.state)
+        c:close()
+        fake.sh("rm -rf " .. dir)
+      end)
+    end
   end)
 end)
