@@ -8,6 +8,8 @@ local cjson = require "cjson"
 local fake = require "helpers.fake"
 
 local PRO = "gemini-3-pro-image-preview"
+-- under sanitizers and valgrind (NB_SLOW) the timing bounds are not held
+local SLOW = os.getenv("NB_SLOW") ~= nil
 
 local function mktemp_dir() return (fake.sh("mktemp -d"):gsub("%s+$", "")) end
 
@@ -133,15 +135,17 @@ describe("contracts", function()
       }))
       assert.are.equal(1, #res.images)
       check_sequence(calls)
-      -- the request is sent at once: "waiting" is reported long before the answer
-      assert.is_true(first(calls, "waiting").t < 0.15, "waiting at " .. first(calls, "waiting").t)
-      -- the first body byte comes after the server's thinking (and its
-      -- making the image: a few tens of ms), and is reported then
-      local d = first(calls, "downloading")
-      assert.is_true(d.t >= THINK - 0.05 and d.t < THINK + 0.25, "downloading at " .. d.t)
-      -- the body trickles over 1 s: about 10 calls with moving byte counts
-      local n = count(calls, "downloading")
-      assert.is_true(n >= 6 and n <= 16, n .. " downloading calls in 1 s")
+      local w, d, n = first(calls, "waiting"), first(calls, "downloading"), count(calls, "downloading")
+      assert.is_truthy(w and d)
+      if not SLOW then
+        -- the request is sent at once: "waiting" is reported long before the answer
+        assert.is_true(w.t < 0.15, "waiting at " .. w.t)
+        -- the first body byte comes after the server's thinking (and its
+        -- making the image: a few tens of ms), and is reported then
+        assert.is_true(d.t >= THINK - 0.05 and d.t < THINK + 0.25, "downloading at " .. d.t)
+        -- the body trickles over 1 s: about 10 calls with moving byte counts
+        assert.is_true(n >= 6 and n <= 16, n .. " downloading calls in 1 s")
+      end
       assert.is_true(calls[#calls - 1].down > #res.images[1].data) -- the last call has the whole body
       c:close()
     end)
@@ -156,7 +160,7 @@ describe("contracts", function()
       c:poll()
       check_sequence(calls)
       local n = count(calls, "downloading")
-      assert.is_true(n >= 5 and n <= 16, n .. " downloading calls in 1 s")
+      assert.is_true(n >= (SLOW and 1 or 5) and n <= 16, n .. " downloading calls in 1 s")
       -- a failure, through wait()
       calls, t0 = {}, { core.now() }
       req = c:start("otter [[fault:500]]", { on_progress = recorder(calls, t0),
@@ -203,7 +207,7 @@ describe("contracts", function()
       err = failure(c:generate("otter", { images = { { data = big, mimeType = "image/png" } },
                                           stall_timeout = 1, timeout = 20 }))
       assert.are.equal("stall", err.kind)
-      assert.is_true(core.now() - t0 < 10)
+      assert.is_true(core.now() - t0 < (SLOW and 60 or 10))
       c:close()
       srv:close()
     end)
