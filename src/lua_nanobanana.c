@@ -177,13 +177,10 @@ static int l_sniff_file(lua_State *L)
 }
 
 /*** Atomic write (temp file beside + rename). @treturn true @treturn[2] nil, message */
-static int l_write_atomic(lua_State *L)
+/* How the file functions answer: true, or nil and the message. */
+static int push_fs_result(lua_State *L, int rc, const char *err)
 {
-    size_t n;
-    const char *path = luaL_checkstring(L, 1);
-    const char *data = luaL_checklstring(L, 2, &n);
-    char err[512];
-    if (nb_write_atomic(path, data, n, err, sizeof err) != 0) {
+    if (rc != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
@@ -192,18 +189,21 @@ static int l_write_atomic(lua_State *L)
     return 1;
 }
 
+static int l_write_atomic(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checkstring(L, 1);
+    const char *data = luaL_checklstring(L, 2, &n);
+    char err[512];
+    return push_fs_result(L, nb_write_atomic(path, data, n, err, sizeof err), err);
+}
+
 /*** Whether files can be created in a directory. @treturn true @treturn[2] nil, message */
 static int l_dir_writable(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     char err[512];
-    if (nb_dir_writable(dir, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, nb_dir_writable(dir, err, sizeof err), err);
 }
 
 /*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
@@ -212,13 +212,7 @@ static int l_copy_atomic(lua_State *L)
     const char *src = luaL_checkstring(L, 1);
     const char *dst = luaL_checkstring(L, 2);
     char err[512];
-    if (nb_copy_atomic(src, dst, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, nb_copy_atomic(src, dst, err, sizeof err), err);
 }
 
 /* l_scan's state lives in a GC-owned box, so a raise while pushing results
