@@ -69,6 +69,19 @@ describe("contracts", function()
     end)
   end)
 
+  it("programming errors name the caller's line (start, chat, chat:start)", function()
+    local calls = {
+      function() client:start("otter", { bogus = 1 }) end,
+      function() client:chat { history = {} } end,
+      function() client:chat {}:start("otter", { bogus = 1 }) end,
+    }
+    for _, f in ipairs(calls) do
+      local ok, msg = pcall(f)
+      assert.is_false(ok)
+      assert.matches("^spec/18%-contracts_spec%.lua:%d+: nanobanana: ", msg)
+    end
+  end)
+
   describe("invalid_response", function()
     it("a 2xx whose candidates is not an array", function()
       local err = failure(client:generate("otter [[fault:candidates_object]]"))

@@ -146,7 +146,8 @@ end
 -- on_done fires). One send at a time: a second one while the first is
 -- running raises.
 function Chat:start(prompt, opts)
-  return self:_start(prompt, opts, 2)
+  local req = self:_start(prompt, opts, 2) -- not a tail call: errors name the caller's line
+  return req
 end
 
 function Chat:_start(prompt, opts, level)

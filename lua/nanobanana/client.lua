@@ -226,7 +226,10 @@ function Client:_prepare(prompt, opts, level, on_finish)
 end
 
 --- Starts a generation and returns at once (see README "Non-blocking use").
-function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
+function Client:start(prompt, opts)
+  local req = self:_start(prompt, opts, 2) -- not a tail call: errors name the caller's line
+  return req
+end
 
 --- One blocking call: start, then wait.
 function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
@@ -245,7 +248,10 @@ function Client:stream(prompt, opts, on_event)
 end
 
 --- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
-function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end
+function Client:chat(opts)
+  local chat = require("nanobanana.chat").new(self, opts, 2) -- not a tail call (error levels)
+  return chat
+end
 
 --- Cancels everything in flight and frees the engine. on_done callbacks of
 -- the cancelled requests fire here. Idempotent.
