@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* mremap */
 #include "transport.h"
 #include "b64.h"
+#include "fsutil.h"
 #include "scan.h"
 #include "sse.h"
 
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -385,6 +387,9 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
     struct stat st;
     char *old = NULL;
     static unsigned counter = 0;
+    /* only a regular file is ever replaced (rename would replace a device
+     * node, FIFO or socket just as well) */
+    if (nb_check_replaceable(dst, NULL, err, errlen) != 0) return -1;
     /* keep the old file alive under a hidden name for the worker to delete */
     if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 1024 * 1024) {
         const char *slash = strrchr(dst, '/');
@@ -718,7 +723,7 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
 
-/* Worker: mkstemp for an output= blob, under e->mu, so that
+/* Worker: nb_mkstemp for an output= blob, under e->mu, so that
  * nb_xfer_drop_files (the caller's thread) deletes every file made; once
  * it was called, none is made (-1, errno ECANCELED). */
 static int temp_create(nb_xfer *x, char *path)
@@ -738,7 +743,7 @@ static int temp_create(nb_xfer *x, char *path)
             errno = ENOMEM;
         }
     }
-    if (!x->files_dropped && x->ntmps < x->captmps && (fd = mkstemp(path)) >= 0) {
+    if (!x->files_dropped && x->ntmps < x->captmps && (fd = nb_mkstemp(path)) >= 0) {
         char *copy = str_dup(path);
         if (copy) {
             x->tmps[x->ntmps++] = copy;
@@ -775,7 +780,7 @@ static int sink_begin(void *ud, unsigned idx)
         b->path = malloc(n);
         if (!b->path) return 1;
         snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
-        b->fd = temp_create(x, b->path);
+        b->fd = temp_create(x, b->path); /* nb_mkstemp: 0666 & ~umask, close-on-exec */
         if (b->fd < 0) {
             snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
                      x->blob_dir, strerror(errno));
@@ -1195,6 +1200,22 @@ void nb_xfer_free(nb_xfer *x)
     xfer_release(x);
 }
 
+/* libcurl's sockets, opened close-on-exec (atomically where the system has
+ * SOCK_CLOEXEC), so a child the host spawns inherits no connection. */
+static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    curl_socket_t fd;
+    (void)ud;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
                           size_t errlen)
 {
@@ -1209,18 +1230,15 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
         s->ptr = o->segs[i].ptr;
         s->len = o->segs[i].len;
         if (s->kind == NB_SEG_B64_FILE) {
-            struct stat st;
             s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
             if (!s->path) goto oom;
-            s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-            if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            /* a FIFO, device or directory: io at once, never opened */
+            s->fd = nb_open_regular(s->path, &s->raw_size, err, errlen);
+            if (s->fd < 0) {
                 *kind = NB_KIND_IO;
-                snprintf(err, errlen, "cannot read %s: %s", s->path,
-                         s->fd < 0 ? strerror(errno) : "not a regular file");
                 return -1;
             }
-            s->raw_size = (uint64_t)st.st_size;
-            s->wire = nb_b64_encoded_len((size_t)st.st_size);
+            s->wire = nb_b64_encoded_len((size_t)s->raw_size);
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1267,6 +1285,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
