@@ -52,6 +52,7 @@ build = {
     ["nanobanana.request"] = "lua/nanobanana/request.lua",
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.stream"] = "lua/nanobanana/stream.lua",
+    ["nanobanana.util"] = "lua/nanobanana/util.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
   },
   install = {

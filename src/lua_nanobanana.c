@@ -221,6 +221,18 @@ static int l_sniff_file(lua_State *L)
     return 4;
 }
 
+/* How the file functions answer: true, or nil and the message. */
+static int push_fs_result(lua_State *L, int rc, const char *err)
+{
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /*** Atomic write (temp file beside + rename) of a string or a Blob's bytes.
  * @treturn true @treturn[2] nil, message */
 static int l_write_atomic(lua_State *L)
@@ -232,13 +244,15 @@ static int l_write_atomic(lua_State *L)
     char err[512];
     int rc = nb_write_atomic(path, data, n, err, sizeof err);
     bytes_done(hold);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, rc, err);
+}
+
+/*** Whether files can be created in a directory. @treturn true @treturn[2] nil, message */
+static int l_dir_writable(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    char err[512];
+    return push_fs_result(L, nb_dir_writable(dir, err, sizeof err), err);
 }
 
 /*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
@@ -247,13 +261,7 @@ static int l_copy_atomic(lua_State *L)
     const char *src = luaL_checkstring(L, 1);
     const char *dst = luaL_checkstring(L, 2);
     char err[512];
-    if (nb_copy_atomic(src, dst, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, nb_copy_atomic(src, dst, err, sizeof err), err);
 }
 
 /*** The whole of a regular file (a FIFO, device or directory: an error at
@@ -866,6 +874,13 @@ static nb_xfer *live_xfer(lua_State *L)
     return b->x;
 }
 
+/*** Deletes now every temporary file the transfer made (output=); it makes no more. */
+static int xfer_drop_files(lua_State *L)
+{
+    nb_xfer_drop_files(live_xfer(L));
+    return 0;
+}
+
 static int xfer_tostring(lua_State *L)
 {
     xfer_box *b = check_xfer(L, 1);
@@ -1147,6 +1162,7 @@ static const luaL_Reg xfer_methods[] = {
     {"cancel", xfer_cancel},
     {"done", xfer_done},
     {"progress", xfer_progress},
+    {"drop_files", xfer_drop_files},
     {"result", xfer_result},
     {"blob", xfer_blob},
     {"keep_file", xfer_keep_file},
@@ -1192,6 +1208,7 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"dir_writable", l_dir_writable},
     {"output_target", l_output_target},
     {"read_file", l_read_file},
     {"now", l_now},
