@@ -74,6 +74,7 @@ build = {
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.service"] = "lua/nanobanana/service.lua",
     ["nanobanana.stream"] = "lua/nanobanana/stream.lua",
+    ["nanobanana.util"] = "lua/nanobanana/util.lua",
     ["nanobanana.vertex"] = "lua/nanobanana/vertex.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
   },

@@ -310,6 +310,15 @@ def reference_fetch(server, model, body, tag):
     return body_path, payload_path, hashlib.sha256(data).hexdigest(), len(data)
 
 
+def reference_image(server, model, body, tag):
+    """reference_fetch, keeping only (expected sha256, image bytes)."""
+    body_path, payload_path, sha, nbytes = reference_fetch(server, model, body,
+                                                           tag)
+    os.unlink(body_path)
+    os.unlink(payload_path)
+    return sha, nbytes
+
+
 # ---------------------------------------------------------------------------
 # Statistics and formatting
 # ---------------------------------------------------------------------------
@@ -788,6 +797,19 @@ def callgrind_ir(path):
     raise Broken("no summary in %s" % path)
 
 
+def callgrind_run(report, series, cmd, out, sha):
+    """Ir of one run of cmd under callgrind (output checked), or None."""
+    cg = os.path.join(WORKDIR, "callgrind.out")
+    vcmd = ["valgrind", "--tool=callgrind", "--quiet",
+            "--callgrind-out-file=" + cg] + cmd
+    try:
+        run = run_checked(report, series, vcmd, out=out, sha=sha, env=LUA_ENV)
+        return callgrind_ir(cg) if run else None
+    finally:
+        if os.path.exists(cg):
+            os.unlink(cg)
+
+
 def section_callgrind(report, reps):
     """Instruction count (Ir) of the client processing one 4K response."""
     if not shutil.which("valgrind"):
@@ -795,10 +817,7 @@ def section_callgrind(report, reps):
         return
     rows = []
     with Server("--no-record", "--noise-bytes", "24M") as srv:
-        body, payload, sha, _ = reference_fetch(srv, MODEL,
-                                                request_body(PROMPT), "cg")
-        os.unlink(body)
-        os.unlink(payload)
+        sha, _ = reference_image(srv, MODEL, request_body(PROMPT), "cg")
         out = os.path.join(WORKDIR, "out-cg.png")
         cases = [
             ("output", "callgrind_ir_output", nb_cmd("output", srv.url, MODEL,
@@ -811,15 +830,10 @@ def section_callgrind(report, reps):
         for mode, key, cmd, o in cases:
             irs = []
             s = Series("callgrind " + mode)
-            for i in range(reps):
-                cg = os.path.join(WORKDIR, "callgrind.%s.%d" % (mode, i))
-                vcmd = ["valgrind", "--tool=callgrind", "--quiet",
-                        "--callgrind-out-file=" + cg] + cmd
-                run = run_checked(report, s, vcmd, out=o, sha=sha, env=LUA_ENV)
-                if run:
-                    irs.append(callgrind_ir(cg))
-                if os.path.exists(cg):
-                    os.unlink(cg)
+            for _ in range(reps):
+                ir = callgrind_run(report, s, cmd, o, sha)
+                if ir:
+                    irs.append(ir)
             if not irs:
                 continue
             ir = int(statistics.median(irs))
@@ -1239,10 +1253,7 @@ def section_stream(report, reps):
                            "includeThoughts": True}}}).encode()
     rows = []
     with Server("--no-record", "--noise-bytes", noise) as srv:
-        ref_body, payload, sha, nbytes = reference_fetch(srv, MODEL_REQ, body,
-                                                         "stream")
-        os.unlink(ref_body)
-        os.unlink(payload)
+        sha, nbytes = reference_image(srv, MODEL_REQ, body, "stream")
         out = os.path.join(WORKDIR, "out-stream.png")
         cases = [
             ("nanobanana client:stream, output=",
@@ -1373,8 +1384,64 @@ def section_batch(report, reps, n=1000):
                     "growth MiB", "peak RSS MiB"], rows))
 
 
-SECTIONS = ["baselines", "single", "request", "transfer", "stream", "callgrind",
-            "concurrency", "embed", "upload", "batch"]
+def section_sse(report, reps):
+    """The same 4K image as a plain response and as one SSE event."""
+    with Server("--no-record", "--noise-bytes", "24M") as srv:
+        sha, nbytes = reference_image(srv, MODEL, request_body(PROMPT), "sse")
+        out = os.path.join(WORKDIR, "out-sse.png")
+
+        def stream_cmd(mode):
+            return [lua(), os.path.join(CLIENTS, "nb_stream.lua"),
+                    mode + "-bare", srv.url, MODEL, PROMPT, out]
+        cases = [(mode, kind, nb_cmd(mode, srv.url, MODEL, out)
+                  if kind == "generate" else stream_cmd(mode))
+                 for mode in ("output", "memory")
+                 for kind in ("generate", "stream")]
+        ser = {(m, k): Series("sse %s %s" % (m, k)) for m, k, _ in cases}
+        for _ in range(reps):
+            for mode, kind, cmd in cases:
+                run_checked(report, ser[(mode, kind)], cmd, out=out, sha=sha,
+                            env=LUA_ENV)
+        irs = {}
+        if shutil.which("valgrind"):
+            for mode, kind, cmd in cases:
+                irs[(mode, kind)] = callgrind_run(
+                    report, Series("sse callgrind %s %s" % (mode, kind)), cmd,
+                    out, sha)
+    rows = []
+    for mode, kind, _cmd in cases:
+        s = ser[(mode, kind)]
+        ir = irs.get((mode, kind))
+        rows.append(["client:%s, %s" % (kind, mode), fmt_s(s.med("wall")),
+                     fmt_s(s.med_field("elapsed")), fmt_s(s.med("cpu")),
+                     "{:,}".format(ir) if ir else "n/a",
+                     "%d/%d" % (len(s.runs), reps)])
+    for mode in ("output", "memory"):
+        g, st = ser[(mode, "generate")], ser[(mode, "stream")]
+        gc, sc = g.med("cpu"), st.med("cpu")
+        report.target("SSE decode: stream CPU <= 1.2 x generate CPU, 4K, %s"
+                      % mode, sc, gc * 1.2 if gc is not None else None,
+                      fmt_s, "same image, same run (medians of %d)" % reps)
+        gi, si = irs.get((mode, "generate")), irs.get((mode, "stream"))
+        if gi and si:
+            report.target("SSE decode: stream Ir <= 1.2 x generate Ir, 4K, %s"
+                          % mode, si, gi * 1.2,
+                          lambda v: "{:,}".format(int(v)),
+                          "callgrind, whole client process")
+    report.section(
+        "Streaming vs plain: the same 4K image (medians)",
+        "Model %s, no thoughts: `client:generate` gets one %.1f MiB image in "
+        "a plain JSON body; `client:stream` gets it as one ~%.0f MB SSE event "
+        "(after a text event). *Ir* is one callgrind run of the whole client "
+        "process (deterministic). Target: the SSE path within 20%% of the "
+        "plain one.\n\n"
+        % (MODEL, nbytes / MiB, nbytes * 4 / 3 / 1e6)
+        + md_table(["client", "wall s", "in-proc s", "CPU s", "Ir",
+                    "ok runs"], rows))
+
+
+SECTIONS = ["baselines", "single", "request", "transfer", "stream", "sse",
+            "callgrind", "concurrency", "embed", "upload", "batch"]
 
 
 def main():
@@ -1458,6 +1525,7 @@ def main():
         "request": lambda: section_request_path(report, reps3),
         "transfer": lambda: section_transfer(report, SIZES, reps3),
         "stream": lambda: section_stream(report, reps3),
+        "sse": lambda: section_sse(report, 1 if args.quick else 7),
         "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
         "concurrency": lambda: section_concurrency(report, reps3),
         "embed": lambda: section_embed(report, reps3),

@@ -563,6 +563,10 @@ class FakeServerTest(unittest.TestCase):
                          "SOMETHING_NEW")
         self.assertEqual(list(json.loads(ask("no_candidates")[2])),
                          ["usageMetadata"])
+        resp = json.loads(ask("candidates_object")[2])
+        self.assertEqual(resp["candidates"]["finishReason"], "STOP")
+        resp = json.loads(ask("array_200")[2])
+        self.assertEqual(resp[0]["candidates"][0]["finishReason"], "STOP")
         status, _, data = ask("escaped")
         self.assertIn(b"\\/", data)
         check_png(images_of(json.loads(data))[0][1])
@@ -611,6 +615,15 @@ class FakeServerTest(unittest.TestCase):
                      {"x-goog-api-key": KEY})
         return conn, conn.getresponse()
 
+    def timed_post(self, text):
+        """(seconds to the headers, seconds to the end, body) of a post."""
+        start = time.time()
+        conn, resp = self.raw_post(text)
+        head = time.time() - start
+        body = resp.read()
+        conn.close()
+        return head, time.time() - start, body
+
     def test_transport_faults(self):
         conn, resp = self.raw_post("[[fault:truncated]]")
         self.assertRaises(http.client.IncompleteRead, resp.read)
@@ -619,19 +632,15 @@ class FakeServerTest(unittest.TestCase):
         with self.assertRaises((http.client.IncompleteRead, ConnectionError)):
             resp.read()
         conn.close()
-        start = time.time()
-        conn, resp = self.raw_post("[[fault:stall:1]]")
-        head = time.time() - start
-        body = resp.read()
-        conn.close()
-        self.assertLess(head, 0.9)
-        self.assertGreaterEqual(time.time() - start, 1.0)
+        for fault, head_max, total_min in (("stall:1", 0.9, 1.0),
+                                           ("trickle:0.5", 0.4, 0.45)):
+            head, total, body = self.timed_post("[[fault:%s]]" % fault)
+            self.assertLess(head, head_max)
+            self.assertGreaterEqual(total, total_min)
+            json.loads(body)
+        head, _, body = self.timed_post("[[fault:slow_headers:0.5]]")
+        self.assertGreaterEqual(head, 0.5)
         json.loads(body)
-        start = time.time()
-        conn, resp = self.raw_post("[[fault:slow_headers:0.5]]")
-        self.assertGreaterEqual(time.time() - start, 0.5)
-        json.loads(resp.read())
-        conn.close()
         self.assertEqual(self.control("/_nb/health"), {"ok": True})
 
 

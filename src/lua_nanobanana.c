@@ -221,6 +221,18 @@ static int l_sniff_file(lua_State *L)
     return 4;
 }
 
+/* How the file functions answer: true, or nil and the message. */
+static int push_fs_result(lua_State *L, int rc, const char *err)
+{
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /*** Atomic write (temp file beside + rename) of a string or a Blob's bytes.
  * @treturn true @treturn[2] nil, message */
 static int l_write_atomic(lua_State *L)
@@ -232,13 +244,15 @@ static int l_write_atomic(lua_State *L)
     char err[512];
     int rc = nb_write_atomic(path, data, n, err, sizeof err);
     bytes_done(hold);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, rc, err);
+}
+
+/*** Whether files can be created in a directory. @treturn true @treturn[2] nil, message */
+static int l_dir_writable(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    char err[512];
+    return push_fs_result(L, nb_dir_writable(dir, err, sizeof err), err);
 }
 
 /*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
@@ -247,13 +261,7 @@ static int l_copy_atomic(lua_State *L)
     const char *src = luaL_checkstring(L, 1);
     const char *dst = luaL_checkstring(L, 2);
     char err[512];
-    if (nb_copy_atomic(src, dst, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, nb_copy_atomic(src, dst, err, sizeof err), err);
 }
 
 /*** The whole of a regular file (a FIFO, device or directory: an error at
@@ -468,6 +476,91 @@ static int l_version_info(lua_State *L)
     lua_pushboolean(L, (d->features & CURL_VERSION_LIBZ) != 0);
     lua_setfield(L, -2, "gzip");
     set_str(L, "lua", LUA_RELEASE);
+    return 1;
+}
+
+/* ------------------------------------------------- the command line's few OS calls
+ * (nanobanana.cli): is an fd a terminal, Ctrl-C as a flag, exclusive create.
+ * SIGINT while trapped only sets a flag (async-signal-safe); whichever thread
+ * takes the signal, the CLI's wait loop sees the flag within one wait tick. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+/*** Is fd a terminal? @function isatty @tparam integer fd @treturn boolean */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+    return 1;
+}
+
+static volatile sig_atomic_t sigint_flag = 0;
+static int sigint_trapped = 0;
+static struct sigaction sigint_old;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    sigint_flag = 1;
+}
+
+/*** trap_sigint(true): SIGINT sets a flag (read by sigint_caught) instead of
+ * its previous action; trap_sigint("default"): SIGINT ends the process (the
+ * system's default, e.g. while blocked reading a terminal);
+ * trap_sigint(false) restores the action found before the first trap.
+ * @function trap_sigint @tparam boolean|string how @treturn boolean true */
+static int l_trap_sigint(lua_State *L)
+{
+    int dflt = lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "default") == 0;
+    int on = dflt || lua_toboolean(L, 1);
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = dflt ? SIG_DFL : on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigint_flag = 0;
+        if (sigaction(SIGINT, &sa, sigint_trapped ? NULL : &sigint_old) != 0)
+            return luaL_error(L, "sigaction: %s", strerror(errno));
+        sigint_trapped = 1;
+    } else if (sigint_trapped) {
+        sigaction(SIGINT, &sigint_old, NULL);
+        sigint_trapped = 0;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/*** Whether SIGINT came since the last call (clears the flag).
+ * @function sigint_caught @treturn boolean */
+static int l_sigint_caught(lua_State *L)
+{
+    int was = sigint_flag != 0;
+    sigint_flag = 0;
+    lua_pushboolean(L, was);
+    return 1;
+}
+
+/*** Creates path as a new empty file (O_EXCL: never an existing one), mode
+ * 0666 & ~umask. @function create_excl @tparam string path
+ * @treturn true @treturn[2] nil, message, "exists" when the name is taken */
+static int l_create_excl(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd;
+    do fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot create %s: %s", path, strerror(e));
+        if (e == EEXIST) lua_pushliteral(L, "exists");
+        else lua_pushnil(L);
+        return 3;
+    }
+    close(fd);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -785,6 +878,13 @@ static nb_xfer *live_xfer(lua_State *L)
     return b->x;
 }
 
+/*** Deletes now every temporary file the transfer made (output=); it makes no more. */
+static int xfer_drop_files(lua_State *L)
+{
+    nb_xfer_drop_files(live_xfer(L));
+    return 0;
+}
+
 static int xfer_tostring(lua_State *L)
 {
     xfer_box *b = check_xfer(L, 1);
@@ -1066,6 +1166,7 @@ static const luaL_Reg xfer_methods[] = {
     {"cancel", xfer_cancel},
     {"done", xfer_done},
     {"progress", xfer_progress},
+    {"drop_files", xfer_drop_files},
     {"result", xfer_result},
     {"blob", xfer_blob},
     {"keep_file", xfer_keep_file},
@@ -1111,11 +1212,16 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"dir_writable", l_dir_writable},
     {"output_target", l_output_target},
     {"read_file", l_read_file},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},
+    {"isatty", l_isatty},
+    {"trap_sigint", l_trap_sigint},
+    {"sigint_caught", l_sigint_caught},
+    {"create_excl", l_create_excl},
     {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *name, const luaL_Reg *methods)

@@ -266,6 +266,12 @@ class App:
             return Reply(502, [], "text/html; charset=UTF-8")
         if name == "not_json_200":
             return Reply(200, [b"OK"], "text/plain; charset=UTF-8")
+        if name in ("candidates_object", "array_200"):
+            cand = {"content": {"role": "model", "parts": [{"text": "an otter"}]},
+                    "finishReason": "STOP", "index": 0}
+            if name == "array_200":
+                return Reply.json([{"candidates": [cand]}])
+            return Reply.json({"candidates": cand})
         if name == "vertex_error":
             code = _status_arg(fault.arg, 429)
             wrapped = [vertex_like_error(code).body()]
@@ -294,6 +300,8 @@ class App:
             reply.cut = (name, parse_bytes(fault.arg, None))
         elif name == "stall":
             reply.stall = (1024, parse_seconds(fault.arg, 30.0))
+        elif name == "trickle":
+            reply.trickle = parse_seconds(fault.arg, 2.0)
         return reply
 
     # --- control ------------------------------------------------------------

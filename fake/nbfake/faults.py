@@ -49,9 +49,12 @@ FAULTS = {
     "vertex_error": "ARG status (default 429), error in a 1-element array",
     "stall": "headers + ~1 KB, sleep ARG s (default 30), then the rest",
     "slow_headers": "sleep ARG s (default 30), then answer normally",
+    "trickle": "the body in 40 equal slices spread over ARG s (default 2)",
     "escaped": "success whose base64 writes every '/' as '\\/'",
     "huge": "success with a noise PNG of ARG bytes (default 64M)",
     "no_candidates": "200, {\"usageMetadata\": {...}} only",
+    "candidates_object": "200 whose candidates is an object, not an array",
+    "array_200": "200 whose body is a one-element array of a response",
     "not_json_200": "200 text/plain 'OK'",
     "no_sse": "a stream request with alt=sse answered as one without it: "
               "one JSON array of the chunks (as some gateways do)",

@@ -324,7 +324,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return wire
 
     def _write_body(self, wire, reply):
-        """Write the body, applying stall / truncate / reset faults."""
+        """Write the body, applying stall / truncate / reset / trickle faults."""
+        if reply.trickle:
+            self._trickle(b"".join(wire), reply.trickle)
+            return
         total = sum(len(p) for p in wire)
         cut_at = None
         if reply.cut:
@@ -353,6 +356,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if stall_at is not None and sent >= stall_at:
                     stall_at = None
                     STOP.wait(stall_for)
+
+    def _trickle(self, data, seconds, slices=40):
+        """The body in equal slices spread over ``seconds``."""
+        step = max(1, -(-len(data) // slices))
+        for off in range(0, len(data), step):
+            if off:
+                STOP.wait(seconds / slices)
+            self.wfile.write(data[off:off + step])
 
     def _cut(self, kind):
         """End the connection mid-body: FIN (truncated) or RST (reset)."""

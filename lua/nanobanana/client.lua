@@ -11,6 +11,7 @@ local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
 local request = require "nanobanana.request"
+local util = require "nanobanana.util"
 local vertex = require "nanobanana.vertex"
 local wire = require "nanobanana.wire"
 
@@ -56,8 +57,7 @@ function M.new(opts, level)
   options.check(opts, options.CLIENT, "nb.new options", level)
   opts = opts or {}
   local self = setmetatable({}, Client)
-  local o = {}
-  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  local o = util.copy(M.DEFAULTS)
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
                        "poll_budget", "validate" } do
@@ -208,8 +208,7 @@ end
 -- nil, err (a token that cannot be had, or a transfer that cannot start).
 function Client:_start_xfer(spec)
   local p = private[self]
-  local s = {}
-  for k, v in pairs(spec) do s[k] = v end
+  local s = util.copy(spec)
   local h, herr = attempt_headers(self, spec.timeout, spec.extra_headers)
   if not h then return nil, herr end
   s.headers, s.extra_headers = h, nil
@@ -233,6 +232,22 @@ end
 -- on_finish(req, res, err), internal: runs when the request finishes, before
 -- its on_done is queued (the chat appends its history there).
 function Client:_start(prompt, opts, level, on_finish)
+  return self:_launch(self:_prepare(prompt, opts, (level or 1) + 1, on_finish))
+end
+
+-- Sends a prepared request (one that did not fail already).
+function Client:_launch(req)
+  if req._finished then return req end
+  self._reqs[req] = true
+  req._t0 = core.now()
+  req:_attempt()
+  return req
+end
+
+-- A request checked and built, not sent: everything that raises raises
+-- here; a runtime failure (an unreadable image, an output= directory that
+-- cannot be written) gives a request that has failed already.
+function Client:_prepare(prompt, opts, level, on_finish)
   level = (level or 1) + 1
   options.check(opts, options.CALL, "call options", level)
   opts = opts or {}
@@ -259,16 +274,17 @@ function Client:_start(prompt, opts, level, on_finish)
   if opts.output then
     -- only a regular file (or nothing yet) is written; a symlink's target
     -- is (the link stays a link); a device, FIFO, socket or directory is
-    -- kind io at once, untouched, before anything is sent
-    output, replaces = core.output_target(opts.output)
-    if not output then
-      req:_finish(nil, errors.new("io", { message = replaces }, self:_secrets()))
+    -- kind io at once, untouched, before anything is sent; so is a
+    -- directory that cannot be written (a paid image must have somewhere to go)
+    local ok, msg = core.output_target(opts.output)
+    if ok then output, replaces = ok, msg; ok, msg = core.dir_writable(dirname(output)) end
+    if not ok then
+      req:_finish(nil, errors.new("io", { message = msg }, self:_secrets()))
       return req
     end
     req._output = output
   end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
-  self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
   local timeout = opts.timeout or o.timeout
   req._spec = {
@@ -280,12 +296,14 @@ function Client:_start(prompt, opts, level, on_finish)
     blob_dir = output and dirname(output) or nil,
     flush_blobs = replaces == true, -- an existing file will be replaced: see transport.h flush_blobs
   }
-  req:_attempt()
   return req
 end
 
 --- Starts a generation and returns at once (see README "Non-blocking use").
-function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
+function Client:start(prompt, opts)
+  local req = self:_start(prompt, opts, 2) -- not a tail call: errors name the caller's line
+  return req
+end
 
 --- One blocking call: start, then wait.
 function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
@@ -297,8 +315,7 @@ function Client:stream(prompt, opts, on_event)
   if on_event ~= nil and type(on_event) ~= "function" then
     error("nanobanana: stream(prompt, opts, on_event): on_event must be a function", 2)
   end
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  local o = util.copy(opts)
   o.stream = true
   if on_event then o.on_event = on_event end
   return self:_start(prompt, o, 2):wait()
@@ -319,7 +336,10 @@ end
 function Client:_reauth() return vertex.reauth(self, private[self]) end
 
 --- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
-function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end
+function Client:chat(opts)
+  local chat = require("nanobanana.chat").new(self, opts, 2) -- not a tail call (error levels)
+  return chat
+end
 
 --- Cancels everything in flight and frees the engine. on_done callbacks of
 -- the cancelled requests fire here. Idempotent.

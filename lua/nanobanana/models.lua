@@ -3,6 +3,8 @@
 -- replacement as Google announced them). Unknown model ids pass through
 -- unvalidated: new models and gateway aliases keep working. Also the hint
 -- added to a 404 for a retired or misspelled model id.
+local util = require "nanobanana.util"
+
 local R10 = { "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9" }
 local R14 = { "1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
               "9:16", "16:9", "21:9" }
@@ -57,8 +59,7 @@ local flash25 = {
 }
 
 local function alias(m, name, extra)
-  local a = {}
-  for k, v in pairs(m) do a[k] = v end
+  local a = util.copy(m)
   a.name = name
   for k, v in pairs(extra) do a[k] = v end
   return a

@@ -8,6 +8,7 @@ local models = require "nanobanana.models"
 local image = require "nanobanana.image"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
+local util = require "nanobanana.util"
 
 local M = {}
 
@@ -129,8 +130,8 @@ end
 function M.take_blob(src, i, part, holder)
   local v, how = src:blob(i)
   if how ~= "file" then return v, how end
-  local blob = part.inlineData or part.inline_data
-  local mime = blob and (blob.mimeType or blob.mime_type)
+  local blob = util.blob_of(part)
+  local mime = blob and util.mime_type(blob)
   if not holder._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
     src:keep_file(i)
     holder._kept = v
@@ -157,8 +158,9 @@ function Request:_result(x, r, secrets)
         if type(d) ~= "table" then
           return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
         end
-        local ok, merr = result.materialize(d, take, secrets)
-        if not ok then return nil, merr end
+        local ok, ierr = result.check_shape(d, r.status, secrets)
+        if ok then ok, ierr = result.materialize(d, take, secrets) end
+        if not ok then return nil, ierr end
         self:_add_chunk(d)
       end
     else
@@ -210,7 +212,7 @@ function Request:_finish(res, err)
   self._res, self._err = res, err
   c._reqs[self] = nil
   if self._on_finish then self._on_finish(self, res, err) end
-  if self._on_done then
+  if self._on_done or self._on_progress then -- on_progress gets its last call ("done") first
     if c._qtail then c._qtail._qnext = self else c._qhead = self end
     c._qtail = self
   end
@@ -230,6 +232,7 @@ function Request:cancel()
   local x = self._xfer
   if x then
     self._xfer = nil
+    x:drop_files() -- output= temp files go now, not when poll() frees x
     x:cancel() -- the engine drops the transfer; poll() then frees it
   end
   self:_finish(nil, errors.new("cancelled", { message = "cancelled" }))

@@ -4,14 +4,9 @@
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local util = require "nanobanana.util"
 
 local M = {}
-
-local function shallow(t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
 
 local function is_list(t)
   return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
@@ -24,7 +19,7 @@ local function count_user_images(contents)
   local c = contents[#contents]
   if type(c) == "table" and c.role ~= "model" and type(c.parts) == "table" then
     for _, p in ipairs(c.parts) do
-      if type(p) == "table" and (p.inlineData or p.inline_data or p.fileData or p.file_data) then n = n + 1 end
+      if type(p) == "table" and (util.blob_key(p) or p.fileData or p.file_data) then n = n + 1 end
     end
   end
   return n
@@ -97,7 +92,7 @@ function M.build(prompt, opts, level)
   body.contents = json.array(contents)
 
   local gc = opts.generationConfig
-  if gc ~= nil then gc = shallow(gc) end
+  if gc ~= nil then gc = util.copy(gc) end
   if opts.imageConfig ~= nil then
     if gc and (gc.imageConfig ~= nil or gc.image_config ~= nil) then
       options.fail(level, "give imageConfig either at the top level or inside generationConfig, not both")

@@ -203,7 +203,8 @@ void nb_blobmem_release(nb_blobmem *m)
 
 /* ------------------------------------------------------------------ sets */
 
-int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, char *err, size_t errlen)
+int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, nb_blob_mkfile mkfile, void *ud,
+                   char *err, size_t errlen)
 {
     nb_blob *b;
     if (idx != bs->n) {
@@ -232,7 +233,7 @@ int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, char *err, size_
         snprintf(b->path, n, "%s/.nanobanana-XXXXXX", dir);
         /* O_EXCL, close-on-exec, 0666 less the umask: it may become the
          * output= file as it is */
-        b->fd = nb_mkstemp(b->path);
+        b->fd = mkfile ? mkfile(ud, b->path) : nb_mkstemp(b->path);
         if (b->fd < 0) {
             snprintf(err, errlen, "cannot create a temporary file in %s: %s", dir, strerror(errno));
             free(b->path);

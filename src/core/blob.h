@@ -82,7 +82,12 @@ enum { NB_BLOB_OK = 0, NB_BLOB_EIO = -1, NB_BLOB_ENOMEM = -2 };
  * writeback now (where the system can: sync_file_range, else nothing), so
  * a later rename over an existing file does not pay for it. Each returns
  * NB_BLOB_OK, or NB_BLOB_EIO / NB_BLOB_ENOMEM with a message in err. */
-int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, char *err, size_t errlen);
+/* mkfile(ud, path): makes the temporary file from the template path (as
+ * nb_mkstemp, fsutil.h), returning its fd or -1 with errno; NULL: nb_mkstemp
+ * itself (the engine passes its own, which records the files it makes). */
+typedef int (*nb_blob_mkfile)(void *ud, char *path);
+int nb_blobs_begin(nb_blobs *bs, unsigned idx, const char *dir, nb_blob_mkfile mkfile, void *ud,
+                   char *err, size_t errlen);
 int nb_blobs_write(nb_blobs *bs, unsigned idx, const uint8_t *p, size_t n, char *err,
                    size_t errlen);
 int nb_blobs_end(nb_blobs *bs, unsigned idx, int flush, char *err, size_t errlen);

@@ -184,6 +184,11 @@ struct nb_xfer {
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
+    char **tmps;              /* output= temp files made (e->mu; see temp_create) */
+    size_t ntmps, captmps;
+    int files_dropped;        /* nb_xfer_drop_files was called: make no more (e->mu) */
+    int phase_told;           /* the phase the caller was last woken for (e->mu) */
+    double t_told;            /* when it was last woken for byte counts (e->mu) */
 };
 
 /* The engine owns one worker thread that alone calls libcurl's multi API
@@ -205,6 +210,7 @@ struct nb_engine {
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
     unsigned long event_seq, event_seq_seen; /* stream events queued; as of the last perform() */
+    unsigned long progress_seq, progress_seq_seen; /* progress worth telling; as of the last perform() */
 };
 
 /* ------------------------------------------------------------------ engine */
@@ -573,9 +579,10 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         return running;
     }
     pthread_mutex_lock(&e->mu);
-    if (!e->done_head && e->event_seq == e->event_seq_seen) {
-        /* until a transfer finishes or a stream event arrives; with nothing
-         * in flight this is a plain sleep (retry back-off waits here) */
+    if (!e->done_head && e->event_seq == e->event_seq_seen && e->progress_seq == e->progress_seq_seen) {
+        /* until a transfer finishes, a stream event arrives or progress
+         * moved (see on_xferinfo); with nothing in flight this is a plain
+         * sleep (retry back-off waits here) */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
@@ -587,6 +594,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
     e->event_seq_seen = e->event_seq;
+    e->progress_seq_seen = e->progress_seq;
     running = e->running_seen = e->running;
     pthread_mutex_unlock(&e->mu);
     return running;
@@ -643,6 +651,44 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
 
+/* Worker: nb_mkstemp for an output= blob, under e->mu, so that
+ * nb_xfer_drop_files (the caller's thread) deletes every file made; once
+ * it was called, none is made (-1, errno ECANCELED). blob.h nb_blob_mkfile. */
+static int temp_create(void *ud, char *path)
+{
+    nb_xfer *x = ud;
+    nb_engine *e = x->engine;
+    int fd = -1, saved;
+    if (e) lock(e);
+    if (x->files_dropped) {
+        errno = ECANCELED;
+    } else if (x->ntmps == x->captmps) {
+        size_t nc = x->captmps ? x->captmps * 2 : 4;
+        char **np = realloc(x->tmps, nc * sizeof *np);
+        if (np) {
+            x->tmps = np;
+            x->captmps = nc;
+        } else {
+            errno = ENOMEM;
+        }
+    }
+    if (!x->files_dropped && x->ntmps < x->captmps && (fd = nb_mkstemp(path)) >= 0) {
+        char *copy = str_dup(path);
+        if (copy) {
+            x->tmps[x->ntmps++] = copy;
+        } else {
+            close(fd);
+            unlink(path);
+            fd = -1;
+            errno = ENOMEM;
+        }
+    }
+    saved = errno;
+    if (e) unlock(e);
+    errno = saved;
+    return fd;
+}
+
 /* The blob code (blob.c) writes; a failure aborts the transfer with its
  * message: NB_KIND_IO, or NB_KIND_MEMORY when memory ran out. */
 static int sink_fail(nb_xfer *x, int rc)
@@ -655,7 +701,8 @@ static int sink_fail(nb_xfer *x, int rc)
 static int sink_begin(void *ud, unsigned idx)
 {
     nb_xfer *x = ud;
-    return sink_fail(x, nb_blobs_begin(&x->blobs, idx, x->blob_dir, x->msg, sizeof x->msg));
+    return sink_fail(x, nb_blobs_begin(&x->blobs, idx, x->blob_dir, temp_create, x, x->msg,
+                                       sizeof x->msg));
 }
 
 static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
@@ -866,19 +913,49 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return total;
 }
 
+/* (e->mu held, or no worker) The phase x is in. */
+static nb_phase phase_of(const nb_xfer *x)
+{
+    if (x->done) return NB_PHASE_DONE;
+    if (x->dlnow > 0) return NB_PHASE_DOWNLOADING;
+    if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) return NB_PHASE_WAITING;
+    if (x->ulnow > 0) return NB_PHASE_UPLOADING;
+    return NB_PHASE_CONNECTING;
+}
+
+#define NB_PROGRESS_TELL_S 0.1 /* byte counts wake a waiting caller at most 10 times a second */
+
+/* (e->mu held) Wakes a caller waiting in nb_engine_perform when x changed
+ * phase, or its byte counts moved and the last wake-up is 0.1 s old. */
+static void tell_progress(nb_engine *e, nb_xfer *x, int moved, double now)
+{
+    int phase = (int)phase_of(x);
+    if (phase == x->phase_told && !(moved && now - x->t_told >= NB_PROGRESS_TELL_S)) return;
+    x->phase_told = phase;
+    x->t_told = now;
+    e->progress_seq++;
+    if (e->have_thread) pthread_cond_broadcast(&e->cv);
+}
+
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     nb_xfer *x = ud;
     double now = nb_now();
     int stalled = 0;
+    /* stall_timeout counts silence only while bytes are expected: during
+     * the upload, and once the response body has begun; the wait for its
+     * first byte (the model at work) is bounded by timeout alone */
+    int expecting = dlnow > 0 || (uint64_t)ulnow < x->upload_total;
+    int moved = dlnow != x->dlnow || ulnow != x->ulnow;
     lock(x->engine);
-    if (dlnow != x->dlnow || ulnow != x->ulnow) x->t_active = now;
+    if (moved || !expecting) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     x->dltotal = dltotal;
     x->dlnow = dlnow;
     x->ultotal = ultotal;
     x->ulnow = ulnow;
+    tell_progress(x->engine, x, moved, now);
     unlock(x->engine);
     if (stalled) {
         snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
@@ -1019,6 +1096,8 @@ static void xfer_release(nb_xfer *x)
         x->ev_head = ev->next;
         nb_event_free(ev);
     }
+    for (j = 0; j < x->ntmps; j++) free(x->tmps[j]);
+    free(x->tmps);
     free(x->blob_dir);
     free(x);
 }
@@ -1222,6 +1301,26 @@ fail:
     return NULL;
 }
 
+void nb_xfer_drop_files(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    char **list;
+    size_t i, n;
+    if (e) lock(e);
+    x->files_dropped = 1;
+    list = x->tmps;
+    n = x->ntmps;
+    x->tmps = NULL;
+    x->ntmps = x->captmps = 0;
+    if (e) unlock(e);
+    /* a file the worker still writes goes on to an unlinked inode */
+    for (i = 0; i < n; i++) {
+        unlink(list[i]);
+        free(list[i]);
+    }
+    free(list);
+}
+
 void nb_xfer_cancel(nb_xfer *x)
 {
     nb_engine *e = x->engine;
@@ -1251,11 +1350,7 @@ int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
-    if (x->done) p->phase = NB_PHASE_DONE;
-    else if (x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
-    else if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) p->phase = NB_PHASE_WAITING;
-    else if (x->ulnow > 0) p->phase = NB_PHASE_UPLOADING;
-    else p->phase = NB_PHASE_CONNECTING;
+    p->phase = phase_of(x);
     if (e) unlock(e);
     return 0;
 }

@@ -140,8 +140,10 @@ nb_engine *nb_engine_new(void);
 void nb_engine_free(nb_engine *e);
 
 /* Transfers run on the engine's worker thread. With wait_ms > 0, waits up
- * to wait_ms for a transfer to finish (returns early when one does); with
- * wait_ms <= 0 never blocks. Returns the number of transfers running. */
+ * to wait_ms for a transfer to finish (returns early when one does, when a
+ * stream event arrives, when a transfer changes phase, and when byte counts
+ * moved, at most about 10 times a second per transfer); with wait_ms <= 0
+ * never blocks. Returns the number of transfers running. */
 int nb_engine_perform(nb_engine *e, int wait_ms);
 
 /* Renames src over dst (atomic). If dst was a big file, its old content is
@@ -166,6 +168,13 @@ void nb_xfer_free(nb_xfer *x);
 /* Cancels a running transfer: it becomes done with NB_KIND_CANCELLED and
  * is queued for nb_engine_next_done(). No-op when already done. */
 void nb_xfer_cancel(nb_xfer *x);
+
+/* Caller's thread: deletes now every temporary file x made for output=
+ * (not waiting for the worker) and makes it make no more (a transfer that
+ * would need one then fails with NB_KIND_IO). For a transfer being
+ * cancelled or dropped; files handed over with nb_blobs_take_path are
+ * deleted too. */
+void nb_xfer_drop_files(nb_xfer *x);
 
 int nb_xfer_done(const nb_xfer *x);
 /* Fills p; returns 0, or -1 (p untouched) when the engine's worker holds

@@ -79,13 +79,13 @@ static void test_set_memory(void)
     const uint8_t *p;
     size_t len;
     memset(&bs, 0, sizeof bs);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_write(&bs, 0, (const uint8_t *)"hello ", 6, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_write(&bs, 0, (const uint8_t *)"world", 5, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_end(&bs, 0, 0, err, sizeof err), NB_BLOB_OK);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 1, NULL, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 1, NULL, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_end(&bs, 1, 0, err, sizeof err), NB_BLOB_OK);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 5, NULL, err, sizeof err), NB_BLOB_EIO); /* out of order */
+    CHECK_EQ_I(nb_blobs_begin(&bs, 5, NULL, NULL, NULL, err, sizeof err), NB_BLOB_EIO); /* out of order */
     CHECK_EQ_U(nb_blobs_count(&bs), 2);
     CHECK(nb_blobs_path(&bs, 0) == NULL);
     m = nb_blobs_take(&bs, 0);
@@ -103,7 +103,7 @@ static void test_set_memory(void)
     CHECK_EQ_U(live_count(), 0);
     /* an empty blob taken: "" and 0 bytes */
     memset(&bs, 0, sizeof bs);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     m = nb_blobs_take(&bs, 0);
     p = nb_blobmem_data(m, &len);
     CHECK(p != NULL);
@@ -122,10 +122,10 @@ static void test_set_files(void)
     struct stat st;
     CHECK(mkdtemp(dir) != NULL);
     memset(&bs, 0, sizeof bs);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, dir, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, dir, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_write(&bs, 0, (const uint8_t *)"file one", 8, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_end(&bs, 0, 1, err, sizeof err), NB_BLOB_OK);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 1, dir, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 1, dir, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     CHECK_EQ_I(nb_blobs_write(&bs, 1, (const uint8_t *)"two", 3, err, sizeof err), NB_BLOB_OK);
     CHECK(nb_blobs_take(&bs, 0) == NULL); /* a file is not memory */
     snprintf(kept, sizeof kept, "%s", nb_blobs_path(&bs, 0));
@@ -146,7 +146,7 @@ static void test_set_files(void)
     /* a directory that is not there: EIO with a message */
     memset(&bs, 0, sizeof bs);
     snprintf(kept, sizeof kept, "%s/missing", dir);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, kept, err, sizeof err), NB_BLOB_EIO);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, kept, NULL, NULL, err, sizeof err), NB_BLOB_EIO);
     CHECK(strstr(err, "cannot create a temporary file in") != NULL);
     nb_blobs_free(&bs);
     rmdir(dir);
@@ -159,7 +159,7 @@ static void test_out_of_memory(void)
     static uint8_t chunk[100000];
     int rc = NB_BLOB_OK, i;
     memset(&bs, 0, sizeof bs);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, err, sizeof err), NB_BLOB_OK);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, NULL, NULL, err, sizeof err), NB_BLOB_OK);
     nb_blob_test_fail_alloc(3); /* the first block, one growth, then failure */
     for (i = 0; i < 10 && rc == NB_BLOB_OK; i++)
         rc = nb_blobs_write(&bs, 0, chunk, sizeof chunk, err, sizeof err);
@@ -171,7 +171,7 @@ static void test_out_of_memory(void)
     /* failing to start a blob */
     memset(&bs, 0, sizeof bs);
     nb_blob_test_fail_alloc(1);
-    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, err, sizeof err), NB_BLOB_ENOMEM);
+    CHECK_EQ_I(nb_blobs_begin(&bs, 0, NULL, NULL, NULL, err, sizeof err), NB_BLOB_ENOMEM);
     CHECK_STR(err, "out of memory starting image 1");
     nb_blob_test_fail_alloc(0);
     nb_blobs_free(&bs);
