@@ -2,8 +2,8 @@ say "32-bit: i386 builds (gcc -m32, Debian multiarch) for Lua 5.4 and LuaJIT, ct
 # Only i386 *library* packages are installed (they are Multi-Arch: same and
 # sit beside the amd64 ones; deps.sh refuses any install that would remove a
 # package). The interpreter is tests/host/lua_host built with -m32 against
-# liblua5.4:i386 (and libluajit-5.1:i386); busted's own C modules (lfs, term.core, system.core) and
-# lua-cjson for i386 are unpacked from their .debs into build-i386/lua-i386
+# liblua5.4:i386 (and libluajit-5.1:i386); busted's own C modules (lfs,
+# term.core, system.core), lua-cjson and LuaSocket for i386 are unpacked from their .debs into build-i386/lua-i386
 # without installing them (lua-term:i386 cannot sit beside lua-term:amd64).
 i386_ok=1
 if ! dpkg --print-foreign-architectures | grep -qx i386; then
@@ -11,12 +11,14 @@ if ! dpkg --print-foreign-architectures | grep -qx i386; then
 fi
 [ "$i386_ok" = 1 ] && need gcc-multilib libcurl4-openssl-dev:i386 liblua5.4-dev:i386 libluajit-5.1-dev:i386 || i386_ok=0
 I386_LUA=$ROOT/build-i386/lua-i386
-if [ "$i386_ok" = 1 ] && [ ! -f "$I386_LUA/done" ]; then
+# (busted's modules, lua-cjson, and LuaSocket for the specs that use it)
+I386_DEBS="lua-filesystem:i386 lua-term:i386 lua-system:i386 lua-cjson:i386 lua-socket:i386"
+if [ "$i386_ok" = 1 ] && [ "$(cat "$I386_LUA/done" 2>/dev/null)" != "$I386_DEBS" ]; then
   rm -rf "$I386_LUA"; mkdir -p "$I386_LUA/debs"
-  if (cd "$I386_LUA/debs" && apt-get download lua-filesystem:i386 lua-term:i386 lua-system:i386 lua-cjson:i386) \
-      >"$LOGS/i386-debs.log" 2>&1; then
+  # shellcheck disable=SC2086
+  if (cd "$I386_LUA/debs" && apt-get download $I386_DEBS) >"$LOGS/i386-debs.log" 2>&1; then
     for deb in "$I386_LUA"/debs/*.deb; do dpkg-deb -x "$deb" "$I386_LUA/root" || i386_ok=0; done
-    [ "$i386_ok" = 1 ] && touch "$I386_LUA/done"
+    [ "$i386_ok" = 1 ] && echo "$I386_DEBS" >"$I386_LUA/done"
   else cat "$LOGS/i386-debs.log"; i386_ok=0; fi
 fi
 # Lua 5.4 (lua_Integer 64-bit) and LuaJIT (lua_Integer = ptrdiff_t: 32-bit here)
