@@ -693,6 +693,9 @@ static int xfer_close(lua_State *L)
     if (b->x) {
         nb_xfer_free(b->x); /* removes it from its engine, deletes temp files */
         b->x = NULL;
+        /* the worker reads no borrowed byte from now on: unpin the body */
+        lua_newtable(L);
+        nb_setuservalue(L, 1);
     }
     return 0;
 }

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 /* pthread_cond_timedwait on CLOCK_MONOTONIC (pthread_condattr_setclock);
@@ -243,7 +244,8 @@ struct nb_xfer {
     int queued;               /* in the done queue (e->mu) */
     nb_xfer *op_next;         /* engine's operation queue (e->mu) */
     int op;                   /* pending OP_* (e->mu) */
-    int attached;             /* in the multi handle (set by the worker, e->mu) */
+    int attached;             /* the worker holds it (in the multi handle, or
+                               * being added) (e->mu) */
     int orphan;               /* freed by its owner while attached: the worker
                                * frees it once detached (e->mu) */
     int body_gone;            /* the borrowed segment bytes may be gone
@@ -280,6 +282,8 @@ struct nb_xfer {
     nb_kind kind;
     nb_kind abort_kind;       /* set by a callback that aborted */
     char msg[512];
+    int os_errno;             /* socket() failed with it (on_open_socket), or
+                               * libcurl's CURLINFO_OS_ERRNO once done */
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
@@ -929,6 +933,15 @@ static nb_kind classify(CURLcode rc)
     case CURLE_SSL_SHUTDOWN_FAILED:
     case CURLE_USE_SSL_FAILED:
         return NB_KIND_TLS;
+    /* the caller's setup, not the network: retrying changes nothing */
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION:
+        return NB_KIND_CONFIG;
+    case CURLE_OUT_OF_MEMORY:
+        return NB_KIND_MEMORY;
     default:
         return NB_KIND_NETWORK;
     }
@@ -936,6 +949,9 @@ static nb_kind classify(CURLcode rc)
 
 static void on_curl_done(nb_xfer *x, CURLcode rc)
 {
+    long os_errno = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (!x->os_errno) x->os_errno = (int)os_errno;
     char m[sizeof x->msg];
     int sc;
     if (x->done) return;
@@ -945,8 +961,18 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
         return;
     }
     if (rc != CURLE_OK) {
+        nb_kind k = classify(rc);
         snprintf(m, sizeof m, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-        finish(x, classify(rc), m);
+        /* libcurl reports a malformed proxy URL as "could not resolve" */
+        if (strncmp(x->errbuf, "Unsupported proxy", 17) == 0)
+            k = NB_KIND_CONFIG;
+        /* the fd table is full: say so (libcurl's text names the call) */
+        if (x->os_errno == EMFILE || x->os_errno == ENFILE) {
+            char t[sizeof m];
+            snprintf(t, sizeof t, "too many open files (%.400s)", m);
+            snprintf(m, sizeof m, "%s", t);
+        }
+        finish(x, k, m);
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
@@ -1077,14 +1103,23 @@ static void *worker_main(void *arg)
                     pthread_mutex_lock(&e->mu);
                     continue;
                 }
+                /* the worker holds it from here on: an owner freeing it
+                 * now orphans it instead of freeing it under the worker */
+                if (op == OP_ADD && !x->done) x->attached = 1;
                 pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
                 if (op == OP_ADD && !x->done) {
-                    if (curl_multi_add_handle(multi, x->easy) == CURLM_OK) {
+                    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
                         lock(e);
-                        x->attached = 1;
+                        x->attached = 0;
                         unlock(e);
-                    } else {
                         finish(x, NB_KIND_MEMORY, "cannot add the transfer to the engine");
+                        lock(e);
+                        if (x->orphan) {
+                            unlock(e);
+                            xfer_drop(e, x);
+                        } else {
+                            unlock(e);
+                        }
                     }
                 } else if (op == OP_CANCEL) {
                     finish(x, NB_KIND_CANCELLED, "cancelled");
@@ -1404,6 +1439,22 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
  * phase change wakes it at once). */
 #define NB_PROGRESS_NOTIFY_S 0.1
 #define NB_PUBLISH_S 0.01
+
+/* socket(2) for libcurl, to tell a full fd table from a network failure */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    nb_xfer *x = ud;
+    curl_socket_t fd;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+    if (fd == CURL_SOCKET_BAD) x->os_errno = errno;
+    return fd;
+}
 
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
@@ -1741,6 +1792,8 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
