@@ -291,6 +291,8 @@ struct nb_xfer {
     nb_phase notified_phase;  /* as of the last progress notification (worker) */
     double t_notified;        /* when that was (worker) */
     double t_published;       /* progress last written under e->mu (worker) */
+    curl_off_t w_ulnow, w_ultotal, w_dlnow, w_dltotal; /* latest seen (worker);
+                               * published at most every NB_PUBLISH_S, and by finish() */
 };
 
 /* Workers of engines made through one group (a Lua state: the binding
@@ -872,6 +874,10 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
     close_upload_files(x);
     lock(e);
     x->attached = 0;
+    x->ulnow = x->w_ulnow; /* the last progress, published */
+    x->ultotal = x->w_ultotal;
+    x->dlnow = x->w_dlnow;
+    x->dltotal = x->w_dltotal;
     x->kind = kind;
     x->t_end = nb_now();
     snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
@@ -1461,12 +1467,17 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     nb_xfer *x = ud;
     double now = nb_now();
-    int stalled = 0, moved = dlnow != x->dlnow || ulnow != x->ulnow;
+    int stalled = 0, moved = dlnow != x->w_dlnow || ulnow != x->w_ulnow;
+    x->w_dlnow = dlnow;
+    x->w_ulnow = ulnow;
+    x->w_dltotal = dltotal;
+    x->w_ultotal = ultotal;
     if (moved) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     /* libcurl calls this often while nothing moves: take the lock (which
      * the caller's poll only tries) only when there is news */
-    if (!moved && dltotal == x->dltotal && ultotal == x->ultotal) goto out;
+    if (dlnow == x->dlnow && ulnow == x->ulnow && dltotal == x->dltotal && ultotal == x->ultotal)
+        goto out;
     /* and, while bytes stream in, publish at most every NB_PUBLISH_S
      * (a phase change at once) */
     if (dltotal == x->dltotal && ultotal == x->ultotal && now - x->t_published < NB_PUBLISH_S &&
