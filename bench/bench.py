@@ -1243,7 +1243,7 @@ def section_lifecycle(report, rounds):
         ["host loop waiting on pollfd(), 8 requests on a slow server (3 s)",
          "%.2f %% of a core (worst of %d waits, %.1f s in all)" % (
              g["idle_cpu_pct"], rounds, g["idle_wall_s"])],
-        ["wake latency: transfer ended -> select() returned (%d)" % g["wake_n"],
+        ["wake latency: transfer ended while the loop waited -> select() returned (%d; %d more ended during a poll())" % (g["wake_n"], g["busy_n"]),
          "p50 %.3f ms, max %.3f ms" % (g["wake_p50_ms"], g["wake_max_ms"])],
         ["client:close(), 8 x 4K downloading (%d)" % g["close_n"],
          "p50 %.3f ms, max %.3f ms" % (g["close_p50_ms"], g["close_max_ms"])],
