@@ -304,6 +304,9 @@ describe("lifecycle", function()
     assert.is_not_nil(mask, out)
     -- the host's signals are never delivered to it: HUP, INT, USR1, PIPE,
     -- ALRM, TERM, CHLD (every signal is blocked; a TSan host keeps SIGSYS)
-    assert.are.equal(0x17203, tonumber(mask:sub(-8), 16) & 0x17203, mask)
+    local m = tonumber(mask:sub(-8), 16)
+    for _, sig in ipairs { 1, 2, 10, 13, 14, 15, 17 } do -- (no & before 5.3)
+      assert.is_true(math.floor(m / 2 ^ (sig - 1)) % 2 == 1, "signal " .. sig .. " not blocked: " .. mask)
+    end
   end)
 end)
