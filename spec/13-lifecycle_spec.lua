@@ -263,6 +263,24 @@ describe("lifecycle", function()
     assert.has_no.errors(function() core.engine(0 / 0):close() end) -- clamped too
   end)
 
+  it("start() reads its spec raw (no metamethod runs) and pins the strings it keeps", function()
+    local e = core.engine()
+    local url = server.url .. "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    -- a field behind __index is not seen: the string it would make is never borrowed
+    local spec = setmetatable({ headers = { "x-goog-api-key: test-key" }, body = { "{}" } },
+      { __index = function(_, k) if k == "url" then return url .. string.rep("/", 0) end end })
+    assert.has_error(function() e:start(spec) end)
+    -- strings that only the spec table held survive a collection during start
+    local x = assert(e:start { url = url .. "", headers = { "x-goog-api-key: " .. "test-key" },
+      body = { '{"contents":[{"parts":[{"text":"' .. "otter" .. '"}]}]}' }, proxy = nil,
+      blob_dir = "/tmp" .. "" })
+    collectgarbage()
+    while not x:done() do e:perform(20) end
+    assert.are.equal("ok", x:result().kind)
+    x:close()
+    e:close()
+  end)
+
   it("an Xfer closed while running lets go of its pinned body at once", function()
     local e = core.engine()
     local body = string.rep("x", 64 * 1024 * 1024) .. tostring(core.now()) -- a fresh 64 MiB string

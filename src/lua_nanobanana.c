@@ -73,24 +73,36 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
-/* Optional field of the table at idx: string or nil. */
-static const char *opt_field_str(lua_State *L, int idx, const char *k)
+/* Pushes t[k] of the table at idx, read raw: no metamethod runs, so what
+ * the C side reads is what the table holds (idx must be absolute). */
+static void raw_field(lua_State *L, int idx, const char *k)
+{
+    lua_pushstring(L, k);
+    lua_rawget(L, idx);
+}
+
+/* Optional string field of the table at idx (read raw), or NULL; the
+ * string is pinned in the table at pin (absolute) so that it outlives any
+ * change to the spec table and any collection until the pins go. */
+static const char *opt_field_str(lua_State *L, int idx, const char *k, int pin)
 {
     const char *s = NULL;
-    lua_getfield(L, idx, k);
+    raw_field(L, idx, k);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "field '%s' must be a string", k);
         s = lua_tostring(L, -1);
+        lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        return s;
     }
-    lua_pop(L, 1); /* the string stays alive: the spec table holds it */
+    lua_pop(L, 1);
     return s;
 }
 
 static double opt_field_num(lua_State *L, int idx, const char *k, double dflt)
 {
     double v = dflt;
-    lua_getfield(L, idx, k);
+    raw_field(L, idx, k);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "field '%s' must be a number", k);
         v = lua_tonumber(L, -1);
@@ -552,7 +564,7 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
 {
     size_t i, len;
     nb_seg *segs;
-    lua_getfield(L, spec, "body");
+    raw_field(L, spec, "body");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         *n = 0;
@@ -570,14 +582,16 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
             s->kind = NB_SEG_BYTES;
             s->ptr = lua_tolstring(L, -1, &s->len);
         } else if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "b64");
+            lua_pushliteral(L, "b64");
+            lua_rawget(L, -2);
             if (lua_type(L, -1) == LUA_TSTRING) {
                 s->kind = NB_SEG_B64;
                 s->ptr = lua_tolstring(L, -1, &s->len);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
             } else {
                 lua_pop(L, 1);
-                lua_getfield(L, -1, "file");
+                lua_pushliteral(L, "file");
+                lua_rawget(L, -2);
                 if (lua_type(L, -1) != LUA_TSTRING)
                     luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}",
                                (int)i + 1);
@@ -620,13 +634,13 @@ static int engine_start(lua_State *L)
     memset(&o, 0, sizeof o);
     lua_newtable(L); /* 3: pins */
     pin = 3;
-    o.url = opt_field_str(L, 2, "url");
+    o.url = opt_field_str(L, 2, "url", pin);
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
     /* the header lines (they carry the key) are pinned on the stack for
      * this call only, not in the transfer's pin table: nb_xfer_start copies
      * them, and no Lua value reachable afterwards holds them */
     lua_newtable(L); /* 4: header pins */
-    lua_getfield(L, 2, "headers");
+    raw_field(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
         nh = lua_rawlen(L, -1);
@@ -651,21 +665,21 @@ static int engine_start(lua_State *L)
         double mb = opt_field_num(L, 2, "max_bytes", 0);
         o.max_response_bytes = !(mb > 0) ? 0 : mb >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)mb;
     }
-    o.blob_dir = opt_field_str(L, 2, "blob_dir");
-    o.accept_encoding = opt_field_str(L, 2, "accept_encoding");
-    o.proxy = opt_field_str(L, 2, "proxy");
-    o.ca_file = opt_field_str(L, 2, "ca_file");
-    o.ca_path = opt_field_str(L, 2, "ca_path");
-    lua_getfield(L, 2, "insecure");
+    o.blob_dir = opt_field_str(L, 2, "blob_dir", pin);
+    o.accept_encoding = opt_field_str(L, 2, "accept_encoding", pin);
+    o.proxy = opt_field_str(L, 2, "proxy", pin);
+    o.ca_file = opt_field_str(L, 2, "ca_file", pin);
+    o.ca_path = opt_field_str(L, 2, "ca_path", pin);
+    raw_field(L, 2, "insecure");
     o.insecure = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "flush_blobs");
+    raw_field(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "stream");
+    raw_field(L, 2, "stream");
     o.stream = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "progress");
+    raw_field(L, 2, "progress");
     o.notify_progress = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
