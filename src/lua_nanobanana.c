@@ -634,12 +634,13 @@ static int engine_start(lua_State *L)
     memset(&o, 0, sizeof o);
     lua_newtable(L); /* 3: pins */
     pin = 3;
-    o.url = opt_field_str(L, 2, "url", pin);
+    /* the option strings and header lines (the key, a proxy's password)
+     * are pinned on the stack for this call only, not in the transfer's pin
+     * table: nb_xfer_start copies them, and no Lua value reachable
+     * afterwards holds them */
+    lua_newtable(L); /* 4: call pins */
+    o.url = opt_field_str(L, 2, "url", 4);
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
-    /* the header lines (they carry the key) are pinned on the stack for
-     * this call only, not in the transfer's pin table: nb_xfer_start copies
-     * them, and no Lua value reachable afterwards holds them */
-    lua_newtable(L); /* 4: header pins */
     raw_field(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
@@ -665,11 +666,11 @@ static int engine_start(lua_State *L)
         double mb = opt_field_num(L, 2, "max_bytes", 0);
         o.max_response_bytes = !(mb > 0) ? 0 : mb >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)mb;
     }
-    o.blob_dir = opt_field_str(L, 2, "blob_dir", pin);
-    o.accept_encoding = opt_field_str(L, 2, "accept_encoding", pin);
-    o.proxy = opt_field_str(L, 2, "proxy", pin);
-    o.ca_file = opt_field_str(L, 2, "ca_file", pin);
-    o.ca_path = opt_field_str(L, 2, "ca_path", pin);
+    o.blob_dir = opt_field_str(L, 2, "blob_dir", 4);
+    o.accept_encoding = opt_field_str(L, 2, "accept_encoding", 4);
+    o.proxy = opt_field_str(L, 2, "proxy", 4);
+    o.ca_file = opt_field_str(L, 2, "ca_file", 4);
+    o.ca_path = opt_field_str(L, 2, "ca_path", 4);
     raw_field(L, 2, "insecure");
     o.insecure = lua_toboolean(L, -1);
     lua_pop(L, 1);
