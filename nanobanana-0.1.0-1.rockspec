@@ -31,7 +31,7 @@ build = {
     ["nanobanana.core"] = {
       sources = {
         "src/lua_nanobanana.c",
-        "src/core/b64.c", "src/core/scan.c", "src/core/sniff.c",
+        "src/core/b64.c", "src/core/blob.c", "src/core/scan.c", "src/core/sniff.c",
         "src/core/sse.c", "src/core/transport.c", "src/core/fsutil.c",
       },
       incdirs = { "src", "src/core", "$(CURL_INCDIR)" },
@@ -52,6 +52,7 @@ build = {
     ["nanobanana.request"] = "lua/nanobanana/request.lua",
     ["nanobanana.result"] = "lua/nanobanana/result.lua",
     ["nanobanana.stream"] = "lua/nanobanana/stream.lua",
+    ["nanobanana.util"] = "lua/nanobanana/util.lua",
     ["nanobanana.wire"] = "lua/nanobanana/wire.lua",
   },
   install = {

@@ -8,6 +8,7 @@ SIGTERM.  Run: python3 fake/test_fake_server.py
 
 import base64
 import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -562,6 +563,10 @@ class FakeServerTest(unittest.TestCase):
                          "SOMETHING_NEW")
         self.assertEqual(list(json.loads(ask("no_candidates")[2])),
                          ["usageMetadata"])
+        resp = json.loads(ask("candidates_object")[2])
+        self.assertEqual(resp["candidates"]["finishReason"], "STOP")
+        resp = json.loads(ask("array_200")[2])
+        self.assertEqual(resp[0]["candidates"][0]["finishReason"], "STOP")
         status, _, data = ask("escaped")
         self.assertIn(b"\\/", data)
         check_png(images_of(json.loads(data))[0][1])
@@ -610,6 +615,15 @@ class FakeServerTest(unittest.TestCase):
                      {"x-goog-api-key": KEY})
         return conn, conn.getresponse()
 
+    def timed_post(self, text):
+        """(seconds to the headers, seconds to the end, body) of a post."""
+        start = time.time()
+        conn, resp = self.raw_post(text)
+        head = time.time() - start
+        body = resp.read()
+        conn.close()
+        return head, time.time() - start, body
+
     def test_transport_faults(self):
         conn, resp = self.raw_post("[[fault:truncated]]")
         self.assertRaises(http.client.IncompleteRead, resp.read)
@@ -618,19 +632,15 @@ class FakeServerTest(unittest.TestCase):
         with self.assertRaises((http.client.IncompleteRead, ConnectionError)):
             resp.read()
         conn.close()
-        start = time.time()
-        conn, resp = self.raw_post("[[fault:stall:1]]")
-        head = time.time() - start
-        body = resp.read()
-        conn.close()
-        self.assertLess(head, 0.9)
-        self.assertGreaterEqual(time.time() - start, 1.0)
+        for fault, head_max, total_min in (("stall:1", 0.9, 1.0),
+                                           ("trickle:0.5", 0.4, 0.45)):
+            head, total, body = self.timed_post("[[fault:%s]]" % fault)
+            self.assertLess(head, head_max)
+            self.assertGreaterEqual(total, total_min)
+            json.loads(body)
+        head, _, body = self.timed_post("[[fault:slow_headers:0.5]]")
+        self.assertGreaterEqual(head, 0.5)
         json.loads(body)
-        start = time.time()
-        conn, resp = self.raw_post("[[fault:slow_headers:0.5]]")
-        self.assertGreaterEqual(time.time() - start, 0.5)
-        json.loads(resp.read())
-        conn.close()
         self.assertEqual(self.control("/_nb/health"), {"ok": True})
 
 
@@ -690,6 +700,216 @@ class OptionsTest(unittest.TestCase):
                 self.assertEqual(server.stop(), 0)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ServiceTest(unittest.TestCase):
+    """Files, Batch, Vertex AI, countTokens (one server, fast batch steps)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--batch-step-ms", "100")
+        cls.base = cls.server.url
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0, "server did not exit cleanly"
+
+    def setUp(self):
+        http_call(self.base, "/_nb/reset", {})
+
+    def call(self, path, body=None, headers=None, method=None):
+        hdrs = {"x-goog-api-key": KEY}
+        hdrs.update(headers or {})
+        return http_call(self.base, path, body, hdrs, method)
+
+    def start_upload(self, size, mime="application/octet-stream", prefix=""):
+        status, headers, data = self.call(
+            prefix + "/upload/v1beta/files", {"file": {"displayName": "d"}},
+            {"X-Goog-Upload-Protocol": "resumable",
+             "X-Goog-Upload-Command": "start",
+             "X-Goog-Upload-Header-Content-Length": str(size),
+             "X-Goog-Upload-Header-Content-Type": mime,
+             "Content-Type": "application/json"})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(headers["X-Goog-Upload-Status"], "active")
+        return headers["X-Goog-Upload-URL"]
+
+    def chunk(self, url, data, offset, command="upload"):
+        path = url.split(str(self.server.port), 1)[1]
+        return http_call(self.base, path, data, {
+            "X-Goog-Upload-Command": command,
+            "X-Goog-Upload-Offset": str(offset)})
+
+    def test_resumable_upload_query_wrong_offset_and_lose(self):
+        data = os.urandom(3 << 20)
+        url = self.start_upload(len(data))
+        status, headers, _ = self.chunk(url, data[:1 << 20], 0)
+        self.assertEqual((status, headers["X-Goog-Upload-Size-Received"]),
+                         (200, str(1 << 20)))
+        status, headers, body = self.chunk(url, data[:10], 5)   # wrong offset
+        self.assertEqual(status, 400, body)
+        self.assertEqual(headers["X-Goog-Upload-Status"], "active")
+        self.assertEqual(headers["X-Goog-Upload-Size-Received"], str(1 << 20))
+        http_call(self.base, "/_nb/faults",
+                  {"faults": [{"name": "upload_lose", "arg": "1000"}]})
+        status, _, _ = self.chunk(url, data[1 << 20:2 << 20], 1 << 20)
+        self.assertEqual(status, 503)
+        status, headers, _ = self.chunk(url, b"", 0, "query")
+        self.assertEqual(headers["X-Goog-Upload-Size-Received"],
+                         str((1 << 20) + 1000))
+        off = (1 << 20) + 1000
+        status, headers, body = self.chunk(url, data[off:], off,
+                                           "upload, finalize")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers["X-Goog-Upload-Status"], "final")
+        f = json.loads(body)["file"]
+        self.assertEqual(f["sizeBytes"], str(len(data)))
+        self.assertEqual(base64.b64decode(f["sha256Hash"]),
+                         hashlib.sha256(data).digest())
+        status, _, body = self.call("/v1beta/" + f["name"])
+        self.assertEqual(json.loads(body)["name"], f["name"])
+        status, _, body = self.call("/v1beta/" + f["name"], method="DELETE")
+        self.assertEqual((status, json.loads(body)), (200, {}))
+        status, _, body = self.call("/v1beta/" + f["name"])
+        self.assertEqual(status, 403)
+        self.assertEqual(json.loads(body)["error"]["status"],
+                         "PERMISSION_DENIED")
+
+    def test_upload_drop_resets_the_connection(self):
+        url = self.start_upload(4096)
+        http_call(self.base, "/_nb/faults",
+                  {"faults": [{"name": "upload_drop", "arg": "100"}]})
+        path = url.split(str(self.server.port), 1)[1]
+        sock = socket.create_connection(("127.0.0.1", self.server.port))
+        sock.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n"
+                      "X-Goog-Upload-Command: upload\r\n"
+                      "X-Goog-Upload-Offset: 0\r\n\r\n" % path).encode()
+                     + b"x" * 4096)
+        try:
+            got = sock.recv(100)
+        except ConnectionResetError:
+            got = b""
+        sock.close()
+        self.assertEqual(got, b"")
+        status, headers, _ = self.chunk(url, b"", 0, "query")
+        self.assertEqual(headers["X-Goog-Upload-Size-Received"], "100")
+
+    def test_upload_url_for_a_gateway(self):
+        url = self.start_upload(10, prefix="/gw")
+        self.assertTrue(url.startswith(
+            "https://upload.gateway.invalid/upload/v1beta/files?upload_id="))
+        status, _, body = self.call("/upload/v1beta/files", {}, {
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": "1",
+            "X-Goog-Upload-Header-Content-Type": "jsonl"})
+        self.assertEqual(status, 400)
+        self.assertIn("Unsupported MIME type: jsonl", body.decode())
+
+    def test_batch_states_and_file_output(self):
+        lines = b"".join(json.dumps({"key": k, "request": prompt(t)}).encode()
+                         + b"\n" for k, t in (("a", "a cat"),
+                                              ("b", "x [[fault:500]]")))
+        url = self.start_upload(len(lines), "application/jsonl")
+        status, _, body = self.chunk(url, lines, 0, "upload, finalize")
+        name = json.loads(body)["file"]["name"]
+        status, _, body = self.call(
+            "/v1beta/models/gemini-2.5-flash-image:batchGenerateContent",
+            {"batch": {"displayName": "t", "inputConfig": {"fileName": name}}})
+        self.assertEqual(status, 200, body)
+        job = json.loads(body)
+        self.assertEqual(job["metadata"]["state"], "BATCH_STATE_PENDING")
+        self.assertFalse(job["done"])
+        time.sleep(0.12)
+        _, _, body = self.call("/v1beta/" + job["name"])
+        self.assertEqual(json.loads(body)["metadata"]["state"],
+                         "BATCH_STATE_RUNNING")
+        time.sleep(0.12)
+        _, _, body = self.call("/v1beta/" + job["name"])
+        done = json.loads(body)
+        self.assertTrue(done["done"])
+        self.assertEqual(done["metadata"]["state"], "BATCH_STATE_SUCCEEDED")
+        self.assertEqual(done["metadata"]["batchStats"], {
+            "requestCount": "2", "successfulRequestCount": "1",
+            "failedRequestCount": "1"})
+        out = done["metadata"]["output"]["responsesFile"]
+        status, _, body = self.call("/v1beta/%s:download?alt=media" % out)
+        self.assertEqual(status, 200)
+        got = [json.loads(x) for x in body.splitlines()]
+        self.assertEqual([g["key"] for g in got], ["a", "b"])
+        png = images_of(got[0]["response"])[0][1]
+        self.assertEqual(check_png(png), (1024, 1024))
+        self.assertEqual(got[1]["error"]["code"], 500)
+
+    def test_batch_failed_cancel_list_delete(self):
+        http_call(self.base, "/_nb/faults", {"faults": ["batch_failed"]})
+        body = {"batch": {"displayName": "x", "inputConfig": {"requests": {
+            "requests": [{"request": prompt("x")}]}}}}
+        path = "/v1beta/models/gemini-2.5-flash-image:batchGenerateContent"
+        failed = json.loads(self.call(path, body)[2])
+        other = json.loads(self.call(path, body)[2])
+        self.assertEqual(self.call("/v1beta/%s:cancel" % other["name"],
+                                   b"")[0], 200)
+        time.sleep(0.25)
+        got = json.loads(self.call("/v1beta/" + failed["name"])[2])
+        self.assertEqual(got["metadata"]["state"], "BATCH_STATE_FAILED")
+        self.assertIn("error", got)
+        got = json.loads(self.call("/v1beta/" + other["name"])[2])
+        self.assertEqual(got["metadata"]["state"], "BATCH_STATE_CANCELLED")
+        listed = json.loads(self.call("/v1beta/batches?pageSize=1")[2])
+        self.assertEqual(len(listed["operations"]), 1)
+        self.assertIn("nextPageToken", listed)
+        self.assertEqual(self.call("/v1beta/" + other["name"],
+                                   method="DELETE")[0], 200)
+        self.assertEqual(self.call("/v1beta/" + other["name"])[0], 404)
+        status, _, data = self.call(path, {"batch": {"inputConfig": {}}})
+        self.assertEqual(status, 400)
+
+    def test_vertex_tokens_and_express(self):
+        path = ("/v1/projects/p/locations/us-central1/publishers/google/"
+                "models/gemini-3-pro-image:generateContent")
+        tok = {"Authorization": "Bearer ya29.test-token"}
+        status, _, body = http_call(self.base, path, prompt("x"), tok)
+        self.assertEqual(status, 200, body)
+        status, _, body = http_call(self.base, path, prompt("x"),
+                                    {"x-goog-api-key": KEY})
+        self.assertEqual(status, 401)
+        self.assertIsInstance(json.loads(body), list)
+        http_call(self.base, "/_nb/tokens", {"expire": ["ya29.test-token"]})
+        status, _, body = http_call(self.base, path, prompt("x"), tok)
+        self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)[0]["error"]["details"][0]["reason"],
+                         "ACCESS_TOKEN_EXPIRED")
+        express = "/v1/publishers/google/models/gemini-3-pro-image:" \
+                  "generateContent"
+        body = prompt("x")
+        body["generationConfig"] = {"imageConfig": {
+            "personGeneration": "ALLOW_NONE"}}
+        status, _, data = http_call(self.base, express, body,
+                                    {"x-goog-api-key": KEY})
+        self.assertEqual(status, 200, data)
+        status, _, data = self.call(gen_path("gemini-3-pro-image"), body)
+        self.assertEqual(status, 400)
+        self.assertIn('Unknown name "personGeneration"',
+                      json.loads(data)["error"]["message"])
+
+    def test_count_tokens(self):
+        path = "/v1beta/models/gemini-3-pro-image:countTokens"
+        status, _, body = self.call(path, {"contents": prompt("12345678")[
+            "contents"]})
+        self.assertEqual(json.loads(body)["totalTokens"], 2)
+        inner = dict(prompt("12345678"), model="models/gemini-3-pro-image")
+        status, _, body = self.call(path, {"generateContentRequest": inner})
+        self.assertEqual((status, json.loads(body)["totalTokens"]), (200, 2))
+        status, _, _ = self.call(path, {"contents": [],
+                                        "generateContentRequest": inner})
+        self.assertEqual(status, 400)
+        http_call(self.base, "/_nb/retire",
+                  {"models": ["gemini-3-pro-image"]})
+        self.assertEqual(self.call(path, {"contents": prompt("x")[
+            "contents"]})[0], 404)
+        self.assertEqual(self.call(gen_path("gemini-3-pro-image"),
+                                   prompt("x"))[0], 404)
 
 
 if __name__ == "__main__":

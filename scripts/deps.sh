@@ -13,6 +13,7 @@ case "${1:-}" in
   --bench) want+=(jq valgrind coreutils time) ;;
   --packages) shift; want=("$@") ;;
 esac
+if [ "${1:-}" = --test ]; then want+=(tmux); fi # spec/19: the command line in a terminal
 if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi

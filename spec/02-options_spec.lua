@@ -10,7 +10,7 @@ end
 
 describe("options", function()
   local c
-  setup(function() c = nb.new { base_url = "http://127.0.0.1:9", api_key = "k" } end)
+  setup(function() c = nb.new { base_url = "http://127.0.0.1:9", api_key = "k", model = "gemini-2.5-flash-image" } end)
 
   it("exposes the version, version_info and models", function()
     assert.matches("^nanobanana %d+%.%d+%.%d+$", nb._VERSION)

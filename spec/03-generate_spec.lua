@@ -8,7 +8,7 @@ describe("generate", function()
 
   setup(function()
     server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0, model = "gemini-2.5-flash-image" }
   end)
   teardown(function() server:stop() end)
   before_each(function() server:reset() end)
@@ -113,11 +113,11 @@ describe("generate", function()
     end
   end)
 
-  it("gateway: Bearer auth and the /v1 path prefix are kept", function()
+  it("gateway: Bearer auth and the /v1 path prefix are kept (default model: gemini-3.1-flash-image)", function()
     local gw = nb.new { base_url = server.url .. "/v1", api_key = "test-key", auth = "bearer" }
     assert(gw:generate("A cute baby sea otter"))
     local rec = server:last()
-    assert.are.equal("/v1/v1beta/models/gemini-2.5-flash-image:generateContent", rec.path)
+    assert.are.equal("/v1/v1beta/models/gemini-3.1-flash-image:generateContent", rec.path)
     assert.are.equal("Bearer test-key", rec.headers["authorization"])
   end)
 
@@ -125,7 +125,7 @@ describe("generate", function()
     local c = nb.new { base_url = server.url .. "/proxy/", api_key = "test-key", auth = "x-goog-api-key", api_version = "" }
     assert(c:generate("A cute baby sea otter"))
     local rec = server:last()
-    assert.are.equal("/proxy/models/gemini-2.5-flash-image:generateContent", rec.path)
+    assert.are.equal("/proxy/models/gemini-3.1-flash-image:generateContent", rec.path)
     assert.are.equal("test-key", rec.headers["x-goog-api-key"])
     assert.is_nil(rec.headers["authorization"])
   end)

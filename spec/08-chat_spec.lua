@@ -12,7 +12,7 @@ describe("chat", function()
 
   setup(function()
     server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0, model = "gemini-2.5-flash-image" }
   end)
   teardown(function() server:stop() end)
   before_each(function() server:reset() end)

@@ -54,7 +54,7 @@ describe("wire safety", function()
     local res, err = client { headers = { ["X-Test"] = "v", ["X-Empty"] = "" } }:generate("hello")
     assert.is_nil(err)
     assert.are.equal(1, res.images[1].width)
-    assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port,
+    assert.are.equal(expected("/v1beta/models/gemini-3.1-flash-image:generateContent", "127.0.0.1:" .. cap.port,
       "Authorization: Bearer " .. KEY .. "\r\nX-Empty:\r\nX-Test: v\r\n", BODY), last())
   end)
 
@@ -63,7 +63,7 @@ describe("wire safety", function()
     assert.is_nil(err)
     assert.truthy(res)
     assert.are.equal(table.concat {
-      "POST /v1beta/models/gemini-2.5-flash-image:generateContent HTTP/1.1\r\n",
+      "POST /v1beta/models/gemini-3.1-flash-image:generateContent HTTP/1.1\r\n",
       "Host: 127.0.0.1:", cap.port, "\r\n",
       "Accept: */*\r\n",
       "Accept-Encoding: gzip\r\n",
@@ -78,22 +78,22 @@ describe("wire safety", function()
   end)
 
   it("keeps models/ and tunedModels/ prefixes, a base_url path prefix and an empty api_version", function()
-    assert.is_nil(select(2, client():generate("hello", { model = "models/gemini-2.5-flash-image" })))
-    assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())
+    assert.is_nil(select(2, client():generate("hello", { model = "models/gemini-3.1-flash-image" })))
+    assert.are.equal(expected("/v1beta/models/gemini-3.1-flash-image:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())
     assert.is_nil(select(2, client():generate("hello", { model = "tunedModels/my-tuned_model.v2" })))
     assert.are.equal(expected("/v1beta/tunedModels/my-tuned_model.v2:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())
     assert.is_nil(select(2, client { base_url = cap.url .. "/gw/prefix/", api_version = "" }:generate("hello")))
-    assert.are.equal(expected("/gw/prefix/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())
+    assert.are.equal(expected("/gw/prefix/models/gemini-3.1-flash-image:generateContent", "127.0.0.1:" .. cap.port, nil, BODY), last())
     assert.is_nil(select(2, client { base_url = "http://localhost:" .. cap.port }:generate("hello")))
-    assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "localhost:" .. cap.port, nil, BODY), last())
+    assert.are.equal(expected("/v1beta/models/gemini-3.1-flash-image:generateContent", "localhost:" .. cap.port, nil, BODY), last())
   end)
 
   it("sends the key as x-goog-api-key with auth = x-goog-api-key, and nothing with auth = none", function()
     assert.is_nil(select(2, client { auth = "x-goog-api-key" }:generate("hello")))
-    assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port,
+    assert.are.equal(expected("/v1beta/models/gemini-3.1-flash-image:generateContent", "127.0.0.1:" .. cap.port,
       "x-goog-api-key: " .. KEY .. "\r\n", BODY), last())
     assert.is_nil(select(2, client { auth = "none" }:generate("hello")))
-    assert.are.equal(expected("/v1beta/models/gemini-2.5-flash-image:generateContent", "127.0.0.1:" .. cap.port, "", BODY), last())
+    assert.are.equal(expected("/v1beta/models/gemini-3.1-flash-image:generateContent", "127.0.0.1:" .. cap.port, "", BODY), last())
   end)
 
   it("refuses CR, LF and NUL in the key and in header values", function()

@@ -41,6 +41,17 @@ static void nb_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 }
 #define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
 #define luaL_setmetatable(L, tn) (luaL_getmetatable((L), (tn)), lua_setmetatable((L), -2))
+#define luaL_testudata(L, i, tn) nb_compat_testudata((L), (i), (tn))
+static void *nb_compat_testudata(lua_State *L, int i, const char *tn)
+{
+    void *p = lua_touserdata(L, i);
+    int same;
+    if (!p || !lua_getmetatable(L, i)) return NULL;
+    luaL_getmetatable(L, tn);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
 #endif
 #endif
 
@@ -64,17 +75,6 @@ static void nb_outbuf_push(nb_outbuf *B, size_t n)
     lua_pushlstring(B->L, B->p, n);
     lua_remove(B->L, -2);
 }
-#endif
-
-/* Zero-copy strings (lua_nanobanana.c, "adopting blobs"): 5.3 and 5.4,
- * whose allocator protocol tells a string's allocation by osize ==
- * LUA_TSTRING, whose long strings are never interned, and whose state block
- * is freed last at lua_getextraspace(main thread). 5.5 has
- * lua_pushexternalstring for this; 5.1, 5.2 and LuaJIT copy. */
-#if LUA_VERSION_NUM >= 503 && LUA_VERSION_NUM <= 504 && !defined(LUAJIT_VERSION)
-#define NB_ADOPT_STRINGS 1
-#else
-#define NB_ADOPT_STRINGS 0
 #endif
 
 #if LUA_VERSION_NUM >= 503

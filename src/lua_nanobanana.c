@@ -9,9 +9,9 @@
  *     they box is acquired, and __gc/close share one idempotent function;
  *   - no Lua runs inside libcurl callbacks: the engine only fills C buffers,
  *     and the Lua layer reads them after perform() returns;
- *   - big images in memory are handed to Lua without a copy by wrapping the
- *     state's allocator ("adopting blobs" below); what a push that raises
- *     leaves armed is owned by that wrapper, which frees it.
+ *   - the state's allocator is never touched: a decoded image stays in C
+ *     memory (a Blob) until Lua asks for its bytes, and becomes a Lua
+ *     string only then, by one lua_pushlstring.
  *
  * Types:
  *   nanobanana.Engine  box { nb_engine * }, user value: table
@@ -21,8 +21,13 @@
  *                      Lua strings whose bytes the transfer borrows.
  *   nanobanana.Event   box { nb_event * }: one stream event's blobs, taken
  *                      from its transfer (it owns them, outliving the Xfer).
+ *   nanobanana.Blob    box { nb_blobmem * }: one decoded image's bytes in C
+ *                      memory, holding one reference (blob.h); NULL once
+ *                      its bytes were taken into a Lua string (:take()) or
+ *                      it was closed. A transfer whose body borrows them
+ *                      holds a reference of its own (transport.h nb_seg.mem),
+ *                      so the bytes outlive the Blob while it may read them.
  */
-#define _GNU_SOURCE /* dladdr, RTLD_NODELETE (adopting blobs) */
 #include "compat.h"
 
 #include "b64.h"
@@ -42,6 +47,7 @@
 #define NB_CURL_MIN 0x074400 /* 7.68.0: curl_multi_poll, curl_multi_wakeup */
 #define XFER_MT "nanobanana.Xfer"
 #define EVENT_MT "nanobanana.Event"
+#define BLOB_MT "nanobanana.Blob"
 
 #if defined(_WIN32)
 #define NB_EXPORT __declspec(dllexport)
@@ -52,6 +58,7 @@
 typedef struct { nb_engine *e; } engine_box;
 typedef struct { nb_xfer *x; } xfer_box;
 typedef struct { nb_event *ev; } event_box;
+typedef struct { nb_blobmem *m; } blob_box;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -77,6 +84,7 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
  * the C side reads is what the table holds (idx must be absolute). */
 static void raw_field(lua_State *L, int idx, const char *k)
 {
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
     lua_pushstring(L, k);
     lua_rawget(L, idx);
 }
@@ -111,19 +119,53 @@ static double opt_field_num(lua_State *L, int idx, const char *k, double dflt)
     return v;
 }
 
+/* Argument i: a string, or a Blob whose bytes are still in C memory. For
+ * a Blob, the call takes a reference of its own, held by a Blob box pushed
+ * on the stack (*hold): a finalizer that runs during a later allocation and
+ * takes the argument's bytes cannot free them under the call; bytes_done()
+ * lets go at once, the box's __gc if the call raises. */
+static const char *check_bytes(lua_State *L, int i, size_t *len, blob_box **hold)
+{
+    blob_box *b, *h;
+    size_t n;
+    const uint8_t *p;
+    *hold = NULL;
+    if (lua_type(L, i) == LUA_TSTRING) return lua_tolstring(L, i, len);
+    b = luaL_testudata(L, i, BLOB_MT);
+    if (!b) luaL_argerror(L, i, "string or nanobanana.Blob expected");
+    h = nb_newuserdata(L, sizeof *h); /* allocates: checked after it */
+    h->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
+    luaL_argcheck(L, b->m != NULL, i, "the blob's bytes were taken");
+    h->m = nb_blobmem_retain(b->m);
+    p = nb_blobmem_data(h->m, &n);
+    *len = n;
+    *hold = h;
+    return (const char *)p;
+}
+
+static void bytes_done(blob_box *hold)
+{
+    if (!hold) return;
+    nb_blobmem_release(hold->m);
+    hold->m = NULL;
+}
+
 /* ------------------------------------------------------------------ pure functions */
 
-/*** base64 of a string. @function b64encode @tparam string s @treturn string */
+/*** base64 of a string or a Blob's bytes. @function b64encode @tparam string|Blob s @treturn string */
 static int l_b64encode(lua_State *L)
 {
     size_t n, outn;
-    const char *s = luaL_checklstring(L, 1, &n);
+    blob_box *hold;
+    const char *s = check_bytes(L, 1, &n, &hold);
     nb_outbuf b;
     char *out;
     outn = nb_b64_encoded_len(n);
     out = nb_outbuf_init(L, &b, outn ? outn : 1);
     nb_b64_encode((const uint8_t *)s, n, out);
     nb_outbuf_push(&b, outn);
+    bytes_done(hold);
     return 1;
 }
 
@@ -152,9 +194,10 @@ static int push_sniff(lua_State *L, const uint8_t *p, size_t n)
 {
     uint32_t w = 0, h = 0;
     const char *mime = nb_sniff_mime(p, n);
+    int sized = nb_sniff_size(p, n, &w, &h); /* both read before Lua allocates */
     if (mime) lua_pushstring(L, mime);
     else lua_pushnil(L);
-    if (nb_sniff_size(p, n, &w, &h)) {
+    if (sized) {
         lua_pushinteger(L, (lua_Integer)w);
         lua_pushinteger(L, (lua_Integer)h);
     } else {
@@ -164,12 +207,15 @@ static int push_sniff(lua_State *L, const uint8_t *p, size_t n)
     return 3;
 }
 
-/*** MIME type and size from image bytes. @treturn string|nil mime @treturn integer|nil width @treturn integer|nil height */
+/*** MIME type and size from image bytes (a string or a Blob). @treturn string|nil mime @treturn integer|nil width @treturn integer|nil height */
 static int l_sniff(lua_State *L)
 {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    return push_sniff(L, (const uint8_t *)s, n);
+    blob_box *hold;
+    const char *s = check_bytes(L, 1, &n, &hold);
+    push_sniff(L, (const uint8_t *)s, n);
+    bytes_done(hold);
+    return 3;
 }
 
 /*** Same for a file, reading only its head. @treturn mime, width, height, size @treturn[2] false, message */
@@ -190,14 +236,10 @@ static int l_sniff_file(lua_State *L)
     return 4;
 }
 
-/*** Atomic write (temp file beside + rename). @treturn true @treturn[2] nil, message */
-static int l_write_atomic(lua_State *L)
+/* How the file functions answer: true, or nil and the message. */
+static int push_fs_result(lua_State *L, int rc, const char *err)
 {
-    size_t n;
-    const char *path = luaL_checkstring(L, 1);
-    const char *data = luaL_checklstring(L, 2, &n);
-    char err[512];
-    if (nb_write_atomic(path, data, n, err, sizeof err) != 0) {
+    if (rc != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
@@ -206,19 +248,35 @@ static int l_write_atomic(lua_State *L)
     return 1;
 }
 
+/*** Atomic write (temp file beside + rename) of a string or a Blob's bytes.
+ * @treturn true @treturn[2] nil, message */
+static int l_write_atomic(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checkstring(L, 1);
+    blob_box *hold;
+    const char *data = check_bytes(L, 2, &n, &hold);
+    char err[512];
+    int rc = nb_write_atomic(path, data, n, err, sizeof err);
+    bytes_done(hold);
+    return push_fs_result(L, rc, err);
+}
+
+/*** Whether files can be created in a directory. @treturn true @treturn[2] nil, message */
+static int l_dir_writable(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    char err[512];
+    return push_fs_result(L, nb_dir_writable(dir, err, sizeof err), err);
+}
+
 /*** Atomic copy of a file. @treturn true @treturn[2] nil, message */
 static int l_copy_atomic(lua_State *L)
 {
     const char *src = luaL_checkstring(L, 1);
     const char *dst = luaL_checkstring(L, 2);
     char err[512];
-    if (nb_copy_atomic(src, dst, err, sizeof err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return push_fs_result(L, nb_copy_atomic(src, dst, err, sizeof err), err);
 }
 
 /*** The whole of a regular file (a FIFO, device or directory: an error at
@@ -436,6 +494,91 @@ static int l_version_info(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------- the command line's few OS calls
+ * (nanobanana.cli): is an fd a terminal, Ctrl-C as a flag, exclusive create.
+ * SIGINT while trapped only sets a flag (async-signal-safe); whichever thread
+ * takes the signal, the CLI's wait loop sees the flag within one wait tick. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+/*** Is fd a terminal? @function isatty @tparam integer fd @treturn boolean */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+    return 1;
+}
+
+static volatile sig_atomic_t sigint_flag = 0;
+static int sigint_trapped = 0;
+static struct sigaction sigint_old;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    sigint_flag = 1;
+}
+
+/*** trap_sigint(true): SIGINT sets a flag (read by sigint_caught) instead of
+ * its previous action; trap_sigint("default"): SIGINT ends the process (the
+ * system's default, e.g. while blocked reading a terminal);
+ * trap_sigint(false) restores the action found before the first trap.
+ * @function trap_sigint @tparam boolean|string how @treturn boolean true */
+static int l_trap_sigint(lua_State *L)
+{
+    int dflt = lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "default") == 0;
+    int on = dflt || lua_toboolean(L, 1);
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = dflt ? SIG_DFL : on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        sigint_flag = 0;
+        if (sigaction(SIGINT, &sa, sigint_trapped ? NULL : &sigint_old) != 0)
+            return luaL_error(L, "sigaction: %s", strerror(errno));
+        sigint_trapped = 1;
+    } else if (sigint_trapped) {
+        sigaction(SIGINT, &sigint_old, NULL);
+        sigint_trapped = 0;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/*** Whether SIGINT came since the last call (clears the flag).
+ * @function sigint_caught @treturn boolean */
+static int l_sigint_caught(lua_State *L)
+{
+    int was = sigint_flag != 0;
+    sigint_flag = 0;
+    lua_pushboolean(L, was);
+    return 1;
+}
+
+/*** Creates path as a new empty file (O_EXCL: never an existing one), mode
+ * 0666 & ~umask. @function create_excl @tparam string path
+ * @treturn true @treturn[2] nil, message, "exists" when the name is taken */
+static int l_create_excl(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd;
+    do fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot create %s: %s", path, strerror(e));
+        if (e == EEXIST) lua_pushliteral(L, "exists");
+        else lua_pushnil(L);
+        return 3;
+    }
+    close(fd);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ Engine */
 
 static engine_box *check_engine(lua_State *L, int i)
@@ -558,12 +701,38 @@ static int engine_tostring(lua_State *L)
     return 1;
 }
 
+/* A body's segments, GC-owned: a segment whose bytes lie in a Blob holds a
+ * reference to them (taken as it is read, so no finalizer or metamethod run
+ * meanwhile can free them) until segs_release(), or __gc after a raise. */
+#define SEGS_MT "nanobanana.Segments"
+typedef struct {
+    size_t n;
+    nb_seg v[1];
+} seg_array;
+
+static void segs_release(seg_array *a)
+{
+    size_t i;
+    for (i = 0; i < a->n; i++) {
+        nb_blobmem_release(a->v[i].mem);
+        a->v[i].mem = NULL;
+    }
+}
+
+static int segs_gc(lua_State *L)
+{
+    segs_release(luaL_checkudata(L, 1, SEGS_MT));
+    return 0;
+}
+
 /* Reads spec.body (array) into a GC-owned nb_seg array; pins strings in the
- * table at pin_idx. Returns the array; *n receives its length. */
-static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
+ * table at pin_idx. Returns the array (NULL without a body); *n receives
+ * its length. */
+static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
 {
     size_t i, len;
     nb_seg *segs;
+    seg_array *arr;
     raw_field(L, spec, "body");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -572,52 +741,80 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     }
     luaL_argcheck(L, lua_istable(L, -1), 2, "body must be an array of segments");
     len = lua_rawlen(L, -1);
-    segs = nb_newuserdata(L, (len ? len : 1) * sizeof *segs);
+    arr = nb_newuserdata(L, sizeof *arr + (len ? len : 1) * sizeof *segs);
+    arr->n = 0;
+    luaL_setmetatable(L, SEGS_MT);
     lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1); /* pin the array */
+    segs = arr->v;
     for (i = 0; i < len; i++) {
         nb_seg *s = &segs[i];
         memset(s, 0, sizeof *s);
+        arr->n = i + 1;
         lua_rawgeti(L, -1, (int)i + 1);
         if (lua_type(L, -1) == LUA_TSTRING) {
             s->kind = NB_SEG_BYTES;
             s->ptr = lua_tolstring(L, -1, &s->len);
         } else if (lua_istable(L, -1)) {
+            blob_box *bb;
             lua_pushliteral(L, "b64");
             lua_rawget(L, -2);
             if (lua_type(L, -1) == LUA_TSTRING) {
                 s->kind = NB_SEG_B64;
                 s->ptr = lua_tolstring(L, -1, &s->len);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+            } else if ((bb = luaL_testudata(L, -1, BLOB_MT)) != NULL) {
+                /* no pin: the transfer takes a C reference of its own
+                 * (nb_xfer_start), the Blob may go at any time */
+                luaL_argcheck(L, bb->m != NULL, 2, "body segment: the blob's bytes were taken");
+                s->kind = NB_SEG_B64;
+                s->ptr = (const char *)nb_blobmem_data(bb->m, &s->len);
+                s->mem = nb_blobmem_retain(bb->m);
+                lua_pop(L, 1);
             } else {
                 lua_pop(L, 1);
                 lua_pushliteral(L, "file");
                 lua_rawget(L, -2);
                 if (lua_type(L, -1) != LUA_TSTRING)
-                    luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}",
-                               (int)i + 1);
+                    luaL_error(L, "body segment %d: want a string, {b64=string|Blob}, {file=path}"
+                               " or {file=path, offset=n, length=n, raw=true}", (int)i + 1);
                 s->kind = NB_SEG_B64_FILE;
                 s->path = lua_tostring(L, -1);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
+                lua_pushliteral(L, "raw");
+                lua_rawget(L, -2);
+                if (lua_toboolean(L, -1)) { /* {file=, offset=, length=, raw=true}: bytes as is */
+                    double off = opt_field_num(L, -2, "offset", 0);
+                    double len = opt_field_num(L, -2, "length", -1);
+                    if (off < 0 || len < 0 || off != (double)(uint64_t)off || len != (double)(size_t)len)
+                        luaL_error(L, "body segment %d: a raw file range needs offset >= 0 and length >= 0",
+                                   (int)i + 1);
+                    s->kind = NB_SEG_FILE_RANGE;
+                    s->offset = (uint64_t)off;
+                    s->len = (size_t)len;
+                }
+                lua_pop(L, 1);
             }
             lua_pop(L, 1);
             continue;
         } else {
-            luaL_error(L, "body segment %d: want a string, {b64=string} or {file=path}", (int)i + 1);
+            luaL_error(L, "body segment %d: want a string, {b64=string|Blob} or {file=path}", (int)i + 1);
         }
         lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1); /* pin the string */
     }
     lua_pop(L, 1);
     *n = len;
-    return segs;
+    return arr;
 }
 
 /* the longest timeout (ms) passed on: about 24 days, within a 32-bit long */
 #define NB_MAX_MS 2147483647L
 
 /*** Starts a transfer.
- * @tparam table spec url, headers (array of "Name: value"), body (array of
- *   segments), timeout, connect_timeout, stall (seconds), max_bytes,
- *   blob_dir, flush_blobs, accept_encoding, proxy, ca_file, ca_path, insecure
+ * @tparam table spec url, method (nil: POST with a body, GET without),
+ *   headers (array of "Name: value"), body (array of segments: string,
+ *   {b64=string}, {file=path} (base64 of the file), {file=path, raw=true,
+ *   offset=n, length=n} (that byte range as is)), timeout, connect_timeout, stall (seconds), max_bytes,
+ *   blob_dir, flush_blobs, empty_ok, jsonl, accept_encoding, proxy, ca_file, ca_path, insecure
  * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
 static int engine_start(lua_State *L)
 {
@@ -627,6 +824,7 @@ static int engine_start(lua_State *L)
     size_t i, nh = 0;
     int pin, boxi;
     xfer_box *xb;
+    seg_array *segarr;
     nb_kind kind;
     char err[512];
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -641,6 +839,7 @@ static int engine_start(lua_State *L)
     lua_newtable(L); /* 4: call pins */
     o.url = opt_field_str(L, 2, "url", 4);
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
+    o.method = opt_field_str(L, 2, "method", 4);
     raw_field(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
@@ -657,7 +856,8 @@ static int engine_start(lua_State *L)
     lua_pop(L, 1);
     o.headers = hdrs;
     o.nheaders = nh;
-    o.segs = read_segments(L, 2, pin, &o.nsegs);
+    segarr = read_segments(L, 2, pin, &o.nsegs);
+    o.segs = segarr ? segarr->v : NULL;
     /* NaN and negatives: 0 (none); huge: clamped (no UB converting) */
     o.timeout_ms = clamp_ms(opt_field_num(L, 2, "timeout", 0), 0, NB_MAX_MS);
     o.connect_timeout_ms = clamp_ms(opt_field_num(L, 2, "connect_timeout", 0), 0, NB_MAX_MS);
@@ -677,6 +877,12 @@ static int engine_start(lua_State *L)
     raw_field(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    raw_field(L, 2, "jsonl");
+    o.jsonl = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    raw_field(L, 2, "empty_ok");
+    o.empty_ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     raw_field(L, 2, "stream");
     o.stream = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -694,6 +900,7 @@ static int engine_start(lua_State *L)
     /* make room in the engine's pin table before acquiring anything */
     nb_getuservalue(L, 1);
     xb->x = nb_xfer_start(eb->e, &o, &kind, err, sizeof err);
+    if (segarr) segs_release(segarr); /* the transfer holds its own references */
     if (!xb->x && kind == NB_KIND_ENGINE) return luaL_error(L, "nanobanana: %s", err);
     if (!xb->x) {
         lua_pushnil(L);
@@ -776,6 +983,13 @@ static nb_xfer *live_xfer(lua_State *L)
     return b->x;
 }
 
+/*** Deletes now every temporary file the transfer made (output=); it makes no more. */
+static int xfer_drop_files(lua_State *L)
+{
+    nb_xfer_drop_files(live_xfer(L));
+    return 0;
+}
+
 static int xfer_tostring(lua_State *L)
 {
     xfer_box *b = check_xfer(L, 1);
@@ -854,206 +1068,104 @@ static int xfer_result(lua_State *L)
     return 1;
 }
 
-/* ------------------------------------------------------- adopting blobs
- *
- * A 4K image is 24 MiB. Pushing it with lua_pushlstring would hold it twice
- * (the C blob and Lua's copy) and spend thousands of page faults on the
- * copy. Instead the blob's own mapping BECOMES the Lua string, through the
- * allocator protocol of the Lua manual (lua_Alloc, lua_getallocf,
- * lua_setallocf):
- *
- *   - The first time, the state's allocator is wrapped (adopt_alloc);
- *     every call is passed on to the allocator it wraps, except:
- *   - "armed" with a blob, the wrapper answers the next new-string
- *     allocation (ptr NULL, osize LUA_TSTRING) of the blob's length plus a
- *     header with the blob's mapping, placed so the string's bytes ARE the
- *     blob's bytes (the core leaves NB_BLOB_LEAD bytes before them and one
- *     after). lua_pushlstring(L, data, n) then copies the data onto itself;
- *     the string is the image, once, with no page faults.
- *   - Freeing an adopted block (the string collected) unmaps the mapping.
- *   - lua_close frees the state block (at lua_getextraspace of the main
- *     thread) last: the wrapper frees itself after passing that on.
- *
- * Long strings are never interned on 5.3/5.4 (NB_ADOPT_STRINGS), so the
- * string is fresh and its hash (computed when a table first needs it) is
- * of the real bytes. Correctness never hangs on the adoption happening:
- * if the allocation does not come to the wrapper, Lua copies the (still
- * mapped) blob as usual and the mapping is released after.
- * Costs: one more indirect call per allocation of the state. A host that
- * replaces the allocator again with lua_setallocf after nanobanana made a
- * string this way would free that string with the wrong allocator: such a
- * host turns adoption off (client option zero_copy = false). */
+/* ------------------------------------------------------------------ Blob */
 
-/* Below this a plain copy costs less than it saves. */
-#define NB_ADOPT_MIN ((size_t)1 << 20)
+static blob_box *check_blob(lua_State *L, int i) { return luaL_checkudata(L, i, BLOB_MT); }
 
-#if NB_ADOPT_STRINGS
-#include <dlfcn.h>
-#include <pthread.h>
-
-typedef struct nb_adopted {
-    void *block; /* what Lua was given: the string object */
-    void *base;  /* the mapping (nb_blob_release) */
-    size_t cap;
-    struct nb_adopted *next;
-} nb_adopted;
-
-typedef struct nb_alloc {
-    lua_Alloc f; /* the allocator wrapped */
-    void *ud;
-    void *state_block;   /* the main thread's block: freed last by lua_close */
-    nb_adopted *live;    /* adopted strings not yet collected */
-    uintptr_t lo, hi;    /* every live block lies in [lo, hi): most frees
-                          * are of other blocks and skip the list */
-    nb_adopted *armed;   /* the blob for the next matching string, or NULL */
-    uint8_t *arm_data;
-    size_t arm_len;
-} nb_alloc;
-
-static void adopt_disarm(nb_alloc *a)
+/*** The byte count, without touching the bytes. @treturn integer */
+static int blob_size(lua_State *L)
 {
-    if (!a->armed) return;
-    nb_blob_release(a->armed->base, a->armed->cap);
-    free(a->armed);
-    a->armed = NULL;
-}
-
-static void *adopt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    nb_alloc *a = ud;
-    void *r;
-    if (!ptr) {
-        if (a->armed && osize == LUA_TSTRING && nsize > a->arm_len) {
-            size_t hdr = nsize - a->arm_len - 1;
-            if (hdr <= NB_BLOB_LEAD && hdr % sizeof(void *) == 0) {
-                nb_adopted *d = a->armed;
-                a->armed = NULL;
-                d->block = a->arm_data - hdr;
-                d->next = a->live;
-                if (!a->live || (uintptr_t)d->block < a->lo) a->lo = (uintptr_t)d->block;
-                if (!a->live || (uintptr_t)d->block + nsize > a->hi) a->hi = (uintptr_t)d->block + nsize;
-                a->live = d;
-                return d->block;
-            }
-        }
-        return a->f(a->ud, ptr, osize, nsize);
-    }
-    if (a->live && (uintptr_t)ptr >= a->lo && (uintptr_t)ptr < a->hi) {
-        nb_adopted **pp;
-        for (pp = &a->live; *pp; pp = &(*pp)->next) {
-            nb_adopted *d = *pp;
-            if (d->block != ptr) continue;
-            r = NULL;
-            if (nsize > 0) { /* Lua never resizes a string; still, be an allocator */
-                r = a->f(a->ud, NULL, LUA_TSTRING, nsize);
-                if (!r) return NULL;
-                memcpy(r, ptr, osize < nsize ? osize : nsize);
-            }
-            *pp = d->next;
-            nb_blob_release(d->base, d->cap);
-            free(d);
-            return r;
-        }
-    }
-    r = a->f(a->ud, ptr, osize, nsize);
-    if (ptr == a->state_block && nsize == 0) { /* lua_close: the last call */
-        adopt_disarm(a);
-        free(a);
-    }
-    return r;
-}
-
-/* lua_close unloads C modules (the _CLIBS finalizer) before it frees the
- * last objects, and those frees still call adopt_alloc: this module must
- * stay loaded. Marks it "no delete" (dlopen RTLD_NOLOAD | RTLD_NODELETE on
- * itself); 0 if that cannot be done, and then nothing is adopted. */
-static int adopt_pinned = 0;
-
-static void adopt_pin_once(void)
-{
-    Dl_info info;
-    if (dladdr((void *)(uintptr_t)adopt_alloc, &info) && info.dli_fname &&
-        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        adopt_pinned = 1;
-}
-
-static int adopt_pin_module(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, adopt_pin_once); /* states may live on several threads */
-    return adopt_pinned;
-}
-
-/* The state's wrapper, installing it the first time; NULL if that cannot
- * be done. */
-static nb_alloc *adopt_allocator(lua_State *L)
-{
-    void *ud;
-    lua_Alloc f = lua_getallocf(L, &ud);
-    nb_alloc *a;
-    if (f == adopt_alloc) return ud;
-    if (!adopt_pin_module()) return NULL;
-    a = calloc(1, sizeof *a);
-    if (!a) return NULL;
-    a->f = f;
-    a->ud = ud;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    a->state_block = lua_getextraspace(lua_tothread(L, -1));
-    lua_pop(L, 1);
-    lua_setallocf(L, adopt_alloc, a);
-    return a;
-}
-
-/* Pushes memory blob i as a Lua string made of the blob's own memory;
- * 0 (nothing pushed, blob untouched) when that cannot be done. */
-static int push_blob_adopted(lua_State *L, nb_blobs *bs, unsigned i)
-{
-    nb_alloc *a = adopt_allocator(L);
-    nb_adopted *d;
-    uint8_t *data;
-    size_t len, cap;
-    void *base;
-    if (!a || !(d = calloc(1, sizeof *d))) return 0;
-    if (nb_blobs_adopt(bs, i, &data, &len, &base, &cap) != 0) {
-        free(d);
-        return 0;
-    }
-    adopt_disarm(a); /* a push that raised before allocating left one */
-    d->base = base;
-    d->cap = cap;
-    a->armed = d; /* the wrapper owns the mapping from here on */
-    a->arm_data = data;
-    a->arm_len = len;
-    lua_pushlstring(L, (const char *)data, len);
-    adopt_disarm(a); /* not adopted: Lua made its own copy */
+    blob_box *b = check_blob(L, 1);
+    size_t n = 0;
+    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
+    (void)nb_blobmem_data(b->m, &n);
+    lua_pushinteger(L, (lua_Integer)n);
     return 1;
 }
-#endif
 
-/* Pushes memory blob i as a Lua string; the C side lets go of it. Big
- * blobs are adopted (above) unless copy is set; otherwise, for a moment,
- * both exist. */
-static void push_blob_bytes(lua_State *L, nb_blobs *bs, unsigned i, const uint8_t *p, size_t n,
-                            int copy)
+/*** The bytes as a Lua string (one copy); the Blob lets go of its C memory
+ * at once (freed now, or when the last transfer reading it lets go). Once
+ * only: afterwards the Blob is empty. @treturn string */
+static int blob_take(lua_State *L)
 {
-#if NB_ADOPT_STRINGS
-    if (!copy && n >= NB_ADOPT_MIN && push_blob_adopted(L, bs, i)) return;
-#else
-    (void)copy;
-#endif
-    lua_pushlstring(L, (const char *)p, n); /* may raise: the set still owns p */
-    nb_blobs_drop(bs, i);
+    blob_box *b = check_blob(L, 1), *h;
+    const uint8_t *p;
+    size_t n;
+    /* the copy reads through a reference of this call's own (a box whose
+     * __gc drops it if the copy raises: the Blob then keeps its bytes), so
+     * a finalizer run by the copy's allocation cannot free them under it */
+    h = nb_newuserdata(L, sizeof *h);
+    h->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
+    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken");
+    h->m = nb_blobmem_retain(b->m);
+    p = nb_blobmem_data(h->m, &n);
+    lua_pushlstring(L, (const char *)p, n); /* the one copy */
+    nb_blobmem_release(b->m);                /* NULL if a finalizer took it meanwhile */
+    b->m = NULL;
+    nb_blobmem_release(h->m); /* the C memory goes now (unless a transfer holds it) */
+    h->m = NULL;
+    return 1;
 }
 
-/* Blob i (1-based, argument 2) of bs: its bytes (moved out of C) or its
- * temp file path, then "data" or "file". Argument 3, copy: copy the bytes
- * instead of adopting the blob's memory (see "adopting blobs"). */
+/*** A second Blob holding its own reference to the same bytes: they stay in
+ * C memory until both have let go (a request's body keeps one, so that a
+ * retry can send the image after the first Blob's bytes were taken).
+ * @treturn Blob */
+static int blob_share(lua_State *L)
+{
+    blob_box *b = check_blob(L, 1), *nbx;
+    nbx = nb_newuserdata(L, sizeof *nbx);
+    nbx->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
+    luaL_argcheck(L, b->m != NULL, 1, "the blob's bytes were taken"); /* after the allocation */
+    nbx->m = nb_blobmem_retain(b->m);
+    return 1;
+}
+
+/*** Whether the bytes are still in C memory. @treturn boolean */
+static int blob_live(lua_State *L)
+{
+    lua_pushboolean(L, check_blob(L, 1)->m != NULL);
+    return 1;
+}
+
+static int blob_close(lua_State *L)
+{
+    blob_box *b = check_blob(L, 1);
+    nb_blobmem_release(b->m);
+    b->m = NULL;
+    return 0;
+}
+
+static int blob_tostring(lua_State *L)
+{
+    blob_box *b = check_blob(L, 1);
+    size_t n = 0;
+    if (b->m) (void)nb_blobmem_data(b->m, &n);
+    if (b->m) lua_pushfstring(L, "nanobanana.Blob (%p, %d bytes)", (void *)b, (int)n);
+    else lua_pushfstring(L, "nanobanana.Blob (%p) taken", (void *)b);
+    return 1;
+}
+
+/*** Memory blobs alive in the process and their bytes (diagnostics).
+ * @treturn integer count @treturn integer bytes */
+static int l_blob_stats(lua_State *L)
+{
+    uint64_t count = 0, bytes = 0;
+    nb_blob_stats(&count, &bytes);
+    lua_pushinteger(L, (lua_Integer)count);
+    lua_pushinteger(L, (lua_Integer)bytes);
+    return 2;
+}
+
+/* Blob i (1-based, argument 2) of bs: a Blob holding its bytes (taken out of
+ * the set), or its temp file path; then "blob" or "file". */
 static int push_blob(lua_State *L, nb_blobs *bs)
 {
     lua_Integer i = luaL_checkinteger(L, 2);
     const char *path;
-    const uint8_t *p;
-    size_t n;
+    blob_box *b;
     luaL_argcheck(L, i >= 1 && i <= (lua_Integer)nb_blobs_count(bs), 2, "no such blob");
     path = nb_blobs_path(bs, (unsigned)(i - 1));
     if (path) {
@@ -1061,10 +1173,13 @@ static int push_blob(lua_State *L, nb_blobs *bs)
         lua_pushliteral(L, "file");
         return 2;
     }
-    p = nb_blobs_data(bs, (unsigned)(i - 1), &n);
-    if (!p) return luaL_error(L, "blob %d was already taken", (int)i);
-    push_blob_bytes(L, bs, (unsigned)(i - 1), p, n, lua_toboolean(L, 3));
-    lua_pushliteral(L, "data");
+    /* the box exists (with its __gc) before it owns anything */
+    b = nb_newuserdata(L, sizeof *b);
+    b->m = NULL;
+    luaL_setmetatable(L, BLOB_MT);
+    b->m = nb_blobs_take(bs, (unsigned)(i - 1));
+    if (!b->m) return luaL_error(L, "blob %d was already taken", (int)i);
+    lua_pushliteral(L, "blob");
     return 2;
 }
 
@@ -1077,8 +1192,7 @@ static int keep_blob_file(lua_State *L, nb_blobs *bs)
     return 0;
 }
 
-/*** Blob i (1-based) of a finished response: bytes|path, "data"|"file".
- * copy (optional): copy instead of adopting. */
+/*** Blob i (1-based) of a finished response: Blob|path, "blob"|"file". */
 static int xfer_blob(lua_State *L) { return push_blob(L, nb_xfer_blobs(live_xfer(L))); }
 
 /*** The caller keeps blob i's temp file (it will not be deleted). */
@@ -1160,6 +1274,7 @@ static const luaL_Reg xfer_methods[] = {
     {"cancel", xfer_cancel},
     {"done", xfer_done},
     {"progress", xfer_progress},
+    {"drop_files", xfer_drop_files},
     {"result", xfer_result},
     {"blob", xfer_blob},
     {"keep_file", xfer_keep_file},
@@ -1183,7 +1298,21 @@ static const luaL_Reg event_methods[] = {
     {"__tostring", event_tostring},
     {NULL, NULL}};
 
+static const luaL_Reg blob_methods[] = {
+    {"size", blob_size},
+    {"take", blob_take},
+    {"share", blob_share},
+    {"live", blob_live},
+    {"close", blob_close},
+    {"__gc", blob_close},
+#if NB_HAVE_CLOSE
+    {"__close", blob_close},
+#endif
+    {"__tostring", blob_tostring},
+    {NULL, NULL}};
+
 static const luaL_Reg functions[] = {
+    {"blob_stats", l_blob_stats},
     {"b64encode", l_b64encode},
     {"b64decode", l_b64decode},
     {"sniff", l_sniff},
@@ -1191,11 +1320,16 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"dir_writable", l_dir_writable},
     {"output_target", l_output_target},
     {"read_file", l_read_file},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},
+    {"isatty", l_isatty},
+    {"trap_sigint", l_trap_sigint},
+    {"sigint_caught", l_sigint_caught},
+    {"create_excl", l_create_excl},
     {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *name, const luaL_Reg *methods)
@@ -1224,6 +1358,11 @@ NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
     new_type(L, ENGINE_MT, engine_methods);
     new_type(L, XFER_MT, xfer_methods);
     new_type(L, EVENT_MT, event_methods);
+    new_type(L, BLOB_MT, blob_methods);
+    luaL_newmetatable(L, SEGS_MT);
+    lua_pushcfunction(L, segs_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     luaL_newmetatable(L, SCANBOX_MT);
     lua_pushcfunction(L, scanbox_gc);
     lua_setfield(L, -2, "__gc");
@@ -1231,7 +1370,5 @@ NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
     luaL_newlib(L, functions);
     set_str(L, "_VERSION", "nanobanana " NB_VERSION);
     set_str(L, "version", NB_VERSION);
-    lua_pushboolean(L, NB_ADOPT_STRINGS); /* big images become strings without a copy */
-    lua_setfield(L, -2, "zero_copy");
     return 1;
 }

@@ -2,7 +2,9 @@
 --   lua5.4 nb_generate.lua MODE BASE_URL MODEL PROMPT OUT [IMAGE...]
 -- MODE:
 --   memory       generate() with the image returned in memory, then
---                res.images[1]:save(OUT)
+--                res.images[1]:save(OUT) (written from C memory: data never read)
+--   memory-data  the same, but res.images[1].data is read (the Lua string is
+--                made) and written to OUT with io.open/write
 --   output       generate() with output=OUT (streamed straight to the file)
 --   req-strings  IMAGEs read into Lua strings first, sent as
 --                images = { {data=bytes, mimeType="image/png"}, ... }; output=OUT
@@ -35,7 +37,7 @@ elseif mode == "req-strings" or mode == "req-paths" then
     end
   end
   opts.images = images
-elseif mode ~= "memory" then
+elseif mode ~= "memory" and mode ~= "memory-data" then
   io.stderr:write("unknown mode " .. tostring(mode) .. "\n")
   os.exit(2)
 end
@@ -46,7 +48,12 @@ if not res then
   io.stderr:write("nanobanana error: " .. tostring(err) .. "\n")
   os.exit(1)
 end
-if mode == "memory" then
+if mode == "memory-data" then
+  local data = res.images[1].data
+  local f = assert(io.open(out, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+elseif mode == "memory" then
   local ok, serr = res.images[1]:save(out)
   if not ok then
     io.stderr:write("save failed: " .. tostring(serr) .. "\n")

@@ -64,7 +64,7 @@ outdir = outdir:gsub("/+$", "")
 if outdir == "" then outdir = "/" end
 
 -- ------------------------------------------------------------ state
-local client = nb.new { retries = 0 }
+local client = nb.new { retries = 0, model = "gemini-2.5-flash-image" } -- (PNG output: the files are checked as PNGs)
 local jobs = {}          -- i -> { req=, path=, p = progress copy for display, res=, err= }
 local ndone = 0
 

@@ -7,9 +7,12 @@ import time
 import urllib.parse
 
 from .answer import Generator
-from .errors import (ApiError, JSON_TYPE, MSG_BAD_KEY, MSG_NO_CREDS,
-                     MSG_UNAUTH, SSE_TYPE, bad_request)
-from .faults import (FAULTS, Fault, HTML_502, error_for_fault,
+from .auth import check_auth, echo_auth_error
+from .batch import Batches
+from .count_tokens import CountTokens
+from .errors import ApiError, JSON_TYPE, SSE_TYPE, bad_request
+from .files import Files
+from .faults import (FAULTS, SERVICE_FAULTS, Fault, HTML_502, error_for_fault,
                      echo_key, fault_from_prompt, raw_last_user_text,
                      request_credential, vertex_like_error)
 from .models import MODELS
@@ -18,6 +21,7 @@ from .sse import truncate_json, render_answer
 from .state import State, summarize_body
 from .util import B64Memo, STOP, json_preview, parse_bytes, parse_seconds
 from .validate import REQUEST, normalize, validate
+from .vertex import Vertex
 
 # ---------------------------------------------------------------------------
 # Request handling (transport-independent)
@@ -34,7 +38,7 @@ class Config:
 
     def __init__(self, keys=("test-key",), no_auth=False, latency=0.0,
                  gzip_enabled=False, noise_bytes=0, record=True, quiet=False,
-                 max_body=100 << 20, idle_timeout=120.0):
+                 max_body=100 << 20, idle_timeout=120.0, batch_step=0.3):
         self.keys = set(keys)
         self.no_auth = no_auth
         self.latency = latency
@@ -44,6 +48,7 @@ class Config:
         self.quiet = quiet
         self.max_body = max_body
         self.idle_timeout = idle_timeout
+        self.batch_step = batch_step      # seconds per batch state
 
 
 class Ctx:
@@ -57,39 +62,6 @@ class Ctx:
                                                  keep_blank_values=True))
         self.headers = headers          # lowercased name -> value
         self.body = body
-
-
-def check_auth(ctx, cfg):
-    """Accept x-goog-api-key, Authorization: Bearer or ?key= (one of them)."""
-    if cfg.no_auth:
-        return
-    goog = ctx.headers.get("x-goog-api-key", "").strip()
-    authz = ctx.headers.get("authorization", "").strip()
-    if goog and authz:
-        raise _unauthenticated()
-    if authz:
-        match = re.match(r"(?i)bearer\s+(\S+)\s*$", authz)
-        if not match:
-            raise _unauthenticated()
-        cred = match.group(1)
-    else:
-        cred = goog or ctx.query.get("key", "").strip()
-    if not cred:
-        raise ApiError(403, MSG_NO_CREDS)
-    if cred not in cfg.keys:
-        raise ApiError(400, MSG_BAD_KEY, details=[{
-            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-            "metadata": {"service": "generativelanguage.googleapis.com"}}])
-
-
-def _unauthenticated():
-    return ApiError(401, MSG_UNAUTH, details=[{
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED", "domain": "googleapis.com",
-        "metadata": {"service": "generativelanguage.googleapis.com",
-                     "method": "google.ai.generativelanguage.v1beta."
-                               "GenerativeService.GenerateContent"}}])
 
 
 def parse_body(raw):
@@ -109,26 +81,96 @@ def parse_body(raw):
 
 
 class App:
-    """Routes requests to the generate handler or the control endpoints."""
+    """Routes requests to the generate handler, the service modules (Files,
+    Batch, Vertex AI, countTokens) or the control endpoints."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.state = State(record=cfg.record)
         self.gen = Generator(cfg.noise_bytes)
+        self.retired = set()          # model ids answered 404 (/_nb/retire)
+        self.files = Files(self)
+        self.batches = Batches(self)
+        self.vertex = Vertex(self)
+        self.count_tokens = CountTokens(self)
+        # Vertex first: its paths also end in /models/{m}:{method}
+        self.services = [self.vertex, self.files, self.batches,
+                         self.count_tokens]
+
+    # --- dispatch -----------------------------------------------------------
+
+    def handle_request(self, ctx):
+        """(Reply, record) for any non-control request."""
+        target = self.vertex.generate_target(ctx)
+        if target is not None:
+            return self.handle_generate(ctx, target)
+        for svc in self.services:
+            try:
+                route = svc.route(ctx)
+            except ApiError as err:
+                route = err
+            if route is not None:
+                return self._service(ctx, svc, route)
+        return self.handle_generate(ctx)
+
+    def _service(self, ctx, svc, route):
+        parsed, perr = parse_body(ctx.body)
+        memo = B64Memo()
+        rec = self.new_record(ctx, parsed, perr, memo)
+        rec["service"] = type(svc).__name__.lower()
+        self.state.add_record(rec)
+        try:
+            if isinstance(route, ApiError):
+                raise route
+            svc.auth(ctx)
+            reply = route()
+        except ApiError as err:
+            rec["error"] = err.message
+            reply = svc.error_reply(err)
+        rec["status"] = reply.status
+        return reply, rec
+
+    def streams(self, method, path, query):
+        """Whether the handler reads this request's body itself."""
+        return self.files.streams(method, path, query)
+
+    def handle_stream(self, ctx, reader):
+        """(Reply, record) for a streamed upload chunk."""
+        rec = self.new_record(ctx, {}, None, B64Memo())
+        rec["service"] = "files"
+        rec["body"] = None
+        rec["content_length"] = reader.length
+        self.state.add_record(rec)
+        try:
+            reply = self.files.chunk(ctx, reader, rec)
+        except ApiError as err:
+            rec["error"] = err.message
+            reply = Reply.error(err)
+        rec["status"] = reply.status
+        return reply, rec
+
+    @staticmethod
+    def json_body(ctx):
+        """The request's JSON object, or raise its 400."""
+        parsed, perr = parse_body(ctx.body)
+        if perr:
+            raise perr
+        return parsed
 
     # --- generate ---------------------------------------------------------
 
-    def handle_generate(self, ctx):
-        """(Reply, record) for a non-control request."""
+    def handle_generate(self, ctx, target=None):
+        """(Reply, record) for a generate request (target: a Vertex AI
+        route's model, method, auth and schema; None: the Gemini API's)."""
         parsed, perr = parse_body(ctx.body)
         memo = B64Memo()
         rec = self.new_record(ctx, parsed, perr, memo)
         self.state.add_record(rec)    # at arrival: a reset also drops it
         try:
-            reply = self._generate(ctx, rec, parsed, perr, memo)
+            reply = self._generate(ctx, rec, parsed, perr, memo, target)
         except ApiError as err:
             rec["error"] = err.message
-            reply = Reply.error(err)
+            reply = target.error_reply(err) if target else Reply.error(err)
         rec["status"] = reply.status
         return reply, rec
 
@@ -148,37 +190,49 @@ class App:
                                                              "replace")}
         return rec
 
-    def _generate(self, ctx, rec, parsed, perr, memo):
-        match = GENERATE_RE.match(ctx.path)
-        if not match or ctx.method != "POST":
-            raise ApiError(404, "Method %s %s not found. The fake serves POST "
-                           "{prefix}/{version}/models/{model}:generateContent "
-                           "and :streamGenerateContent." % (ctx.method,
-                                                             ctx.path))
-        model_id = match.group("model")
-        stream = match.group("method") == "streamGenerateContent"
-        rec.update(prefix=match.group("prefix"),
-                   version=match.group("version"), model=model_id,
+    def _generate(self, ctx, rec, parsed, perr, memo, target=None):
+        if target is None:
+            match = GENERATE_RE.match(ctx.path)
+            if not match or ctx.method != "POST":
+                raise ApiError(404, "Method %s %s not found. The fake serves "
+                               "POST {prefix}/{version}/models/{model}:"
+                               "generateContent and :streamGenerateContent."
+                               % (ctx.method, ctx.path))
+            model_id = match.group("model")
+            stream = match.group("method") == "streamGenerateContent"
+            prefix, version = match.group("prefix"), match.group("version")
+            schema = REQUEST
+        else:
+            model_id, stream = target.model, target.stream
+            prefix, version, schema = target.prefix, target.version, \
+                target.schema
+        rec.update(prefix=prefix, version=version, model=model_id,
                    stream=stream)
         try:
-            check_auth(ctx, self.cfg)
+            if target is None:
+                check_auth(ctx, self.cfg)
+            else:
+                target.auth(ctx)
         except ApiError:
             if self._echo_auth_wanted(parsed):
                 rec["fault"] = "echo_auth"
                 raise echo_auth_error(ctx) from None
             raise
-        spec = MODELS.get(model_id)
+        spec = None if model_id in self.retired else MODELS.get(model_id)
         if spec is None:
             raise ApiError(404, "models/%s is not found for API version %s, "
                            "or is not supported for generateContent. Call "
                            "ListModels to see the list of available models "
                            "and their supported methods."
-                           % (model_id, match.group("version") or "v1beta"))
+                           % (model_id, version or "v1beta"))
         if perr:
             raise perr
-        req = normalize(parsed, REQUEST, "", "GenerateContentRequest")
+        req = normalize(parsed, schema, "", "GenerateContentRequest")
         plan = validate(req, spec, model_id, memo)
-        fault = self.state.pop_fault() or fault_from_prompt(plan.prompt)
+        self.files.check_references(req)
+        fault = self.state.pop_fault_if(
+            lambda f: f.name not in SERVICE_FAULTS) or fault_from_prompt(
+                plan.prompt)
         if fault:
             rec["fault"], rec["fault_arg"] = fault.name, fault.arg
         if self.cfg.latency:
@@ -212,6 +266,12 @@ class App:
             return Reply(502, [], "text/html; charset=UTF-8")
         if name == "not_json_200":
             return Reply(200, [b"OK"], "text/plain; charset=UTF-8")
+        if name in ("candidates_object", "array_200"):
+            cand = {"content": {"role": "model", "parts": [{"text": "an otter"}]},
+                    "finishReason": "STOP", "index": 0}
+            if name == "array_200":
+                return Reply.json([{"candidates": [cand]}])
+            return Reply.json({"candidates": cand})
         if name == "vertex_error":
             code = _status_arg(fault.arg, 429)
             wrapped = [vertex_like_error(code).body()]
@@ -240,6 +300,8 @@ class App:
             reply.cut = (name, parse_bytes(fault.arg, None))
         elif name == "stall":
             reply.stall = (1024, parse_seconds(fault.arg, 30.0))
+        elif name == "trickle":
+            reply.trickle = parse_seconds(fault.arg, 2.0)
         return reply
 
     # --- control ------------------------------------------------------------
@@ -254,6 +316,10 @@ class App:
                       "queued": [f.to_json() for f in self.state.queued()],
                       "known": FAULTS},
                   ("POST", "reset"): self._reset,
+                  ("POST", "retire"): lambda: self._retire(ctx.body),
+                  ("POST", "tokens"): lambda: self.vertex.control(
+                      self.json_body(ctx)),
+                  ("GET", "batches"): self.batches.control_list,
                   ("POST", "faults"): lambda: self._queue_faults(ctx.body)}
         method = "GET" if ctx.method == "HEAD" else ctx.method
         route = routes.get((method, name))
@@ -266,7 +332,19 @@ class App:
 
     def _reset(self):
         self.state.reset()
+        self.retired.clear()
+        self.files.store.reset()
+        self.batches.reset()
+        self.vertex.reset()
         return {"ok": True}
+
+    def _retire(self, raw):
+        """POST /_nb/retire {"models": [...]}: answer 404 for these ids."""
+        parsed, err = parse_body(raw)
+        if err or not isinstance(parsed.get("models"), list):
+            raise bad_request('want {"models": [ids]}', violation=False)
+        self.retired.update(str(m) for m in parsed["models"])
+        return {"ok": True, "retired": sorted(self.retired)}
 
     def _queue_faults(self, raw):
         """POST /_nb/faults: {"faults":[{"name":..,"arg":..}|"name", ...]}."""
@@ -290,17 +368,6 @@ class App:
             faults.append(Fault(str(item["name"]),
                                 None if arg is None else str(arg)))
         return {"ok": True, "queued": self.state.push_faults(faults)}
-
-
-def echo_auth_error(ctx):
-    """400 whose message repeats the credentials (tests secret scrubbing)."""
-    seen = ["%s: %s" % (h, ctx.headers[h]) for h in ("x-goog-api-key",
-                                                     "authorization")
-            if h in ctx.headers]
-    if "key" in ctx.query:
-        seen.append("key=%s" % ctx.query["key"])
-    return ApiError(400, "%s The request carried: %s." % (
-        MSG_BAD_KEY, "; ".join(seen) or "no credentials"))
 
 
 def _status_arg(arg, default):

@@ -49,9 +49,12 @@ FAULTS = {
     "vertex_error": "ARG status (default 429), error in a 1-element array",
     "stall": "headers + ~1 KB, sleep ARG s (default 30), then the rest",
     "slow_headers": "sleep ARG s (default 30), then answer normally",
+    "trickle": "the body in 40 equal slices spread over ARG s (default 2)",
     "escaped": "success whose base64 writes every '/' as '\\/'",
     "huge": "success with a noise PNG of ARG bytes (default 64M)",
     "no_candidates": "200, {\"usageMetadata\": {...}} only",
+    "candidates_object": "200 whose candidates is an object, not an array",
+    "array_200": "200 whose body is a one-element array of a response",
     "not_json_200": "200 text/plain 'OK'",
     "no_sse": "a stream request with alt=sse answered as one without it: "
               "one JSON array of the chunks (as some gateways do)",
@@ -61,7 +64,16 @@ FAULTS = {
                 "finishMessage and a nested candidate field "
                 "(citationMetadata) carry the credential received; two "
                 "more text parts carry it split in two",
+    "upload_drop": "upload chunk: keep ARG bytes (default half), then reset "
+                   "the connection without an answer",
+    "upload_lose": "upload chunk: read it all, keep ARG bytes (default "
+                   "half), answer 503",
+    "batch_failed": "the next batch job ends BATCH_STATE_FAILED",
+    "batch_expired": "the next batch job ends BATCH_STATE_EXPIRED",
 }
+# faults that only service requests take (uploads, batch jobs)
+SERVICE_FAULTS = ("upload_drop", "upload_lose", "batch_failed",
+                  "batch_expired")
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
 

@@ -13,6 +13,7 @@ import zlib
 
 from .app import Ctx
 from .errors import ApiError, JSON_TYPE, MSG_INTERNAL, bad_request
+from .files import Dropped
 from .reply import Reply, render_plain
 from .util import STOP
 
@@ -26,6 +27,32 @@ DRAIN_LIMIT = 4 << 30     # oversized bodies up to this are read and dropped
 
 class ClientGone(Exception):
     """The client closed the connection while we were reading."""
+
+
+class BodyReader:
+    """A Content-Length body read in big pieces by the application."""
+
+    def __init__(self, rfile, length):
+        self.rfile = rfile
+        self.length = length
+        self.left = length
+
+    def readinto(self, view):
+        """Fill (part of) view; 0 at the end of the body."""
+        if self.left <= 0:
+            return 0
+        want = min(len(view), self.left)
+        n = self.rfile.readinto(view[:want])
+        if not n:
+            raise ClientGone()
+        self.left -= n
+        return n
+
+    def discard(self):
+        """Read and drop what is left of the body."""
+        buf = memoryview(bytearray(1 << 20))
+        while self.left > 0:
+            self.readinto(buf)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -58,7 +85,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_expect_100(self):
         """Refuse an over-limit body before the client sends it."""
         length = self._content_length()
-        if length is not None and length > self.server.app.cfg.max_body:
+        if length is not None and length > self.server.app.cfg.max_body \
+                and not self._streamed():
             self._send_safely(Reply.error(self._too_large()), close=True)
             return False
         return super().handle_expect_100()
@@ -66,6 +94,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self, head=False):
         app = self.server.app
         try:
+            if self._streamed():
+                self._handle_streamed(head)
+                return
             try:
                 ctx = Ctx(self.command, self.path, self._header_dict(),
                           self._read_body())
@@ -81,13 +112,53 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ApiError as err:
                     reply = Reply.error(err)
             else:
-                reply, _ = app.handle_generate(ctx)
+                reply, _ = app.handle_request(ctx)
         except Exception as exc:   # a bug: answer 500, keep serving
             if not app.cfg.quiet:
                 traceback.print_exc()
             reply = Reply.error(ApiError(500, "%s (fake server: %s: %s)" % (
                 MSG_INTERNAL, type(exc).__name__, exc)))
             reply.close = True
+        self._send_safely(reply, head=head)
+
+    def _streamed(self):
+        """A request whose body the application reads itself (uploads)."""
+        ctx = Ctx(self.command, self.path, {}, b"")
+        return self.server.app.streams(self.command, ctx.path, ctx.query)
+
+    def _handle_streamed(self, head):
+        app = self.server.app
+        length = self._content_length()
+        if length is None or length < 0:
+            chunked = "chunked" in self.headers.get("Transfer-Encoding",
+                                                    "").lower()
+            self._send_safely(Reply.error(bad_request(
+                "Upload chunks need a Content-Length.", violation=False)),
+                close=True, head=head)
+            if chunked:
+                self.close_connection = True
+            return
+        reader = BodyReader(self.rfile, length)
+        ctx = Ctx(self.command, self.path, self._header_dict(), b"")
+        try:
+            reply, _ = app.handle_stream(ctx, reader)
+        except Dropped:
+            self._cut("reset")
+            return
+        except ClientGone:
+            self.close_connection = True
+            return
+        except Exception as exc:   # a bug: answer 500, keep serving
+            if not app.cfg.quiet:
+                traceback.print_exc()
+            reply = Reply.error(ApiError(500, "%s (fake server: %s: %s)" % (
+                MSG_INTERNAL, type(exc).__name__, exc)))
+            reply.close = True
+        try:
+            reader.discard()
+        except ClientGone:
+            self.close_connection = True
+            return
         self._send_safely(reply, head=head)
 
     # --- reading ---------------------------------------------------------
@@ -253,7 +324,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return wire
 
     def _write_body(self, wire, reply):
-        """Write the body, applying stall / truncate / reset faults."""
+        """Write the body, applying stall / truncate / reset / trickle faults."""
+        if reply.trickle:
+            self._trickle(b"".join(wire), reply.trickle)
+            return
         total = sum(len(p) for p in wire)
         cut_at = None
         if reply.cut:
@@ -282,6 +356,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if stall_at is not None and sent >= stall_at:
                     stall_at = None
                     STOP.wait(stall_for)
+
+    def _trickle(self, data, seconds, slices=40):
+        """The body in equal slices spread over ``seconds``."""
+        step = max(1, -(-len(data) // slices))
+        for off in range(0, len(data), step):
+            if off:
+                STOP.wait(seconds / slices)
+            self.wfile.write(data[off:off + step])
 
     def _cut(self, kind):
         """End the connection mid-body: FIN (truncated) or RST (reset)."""

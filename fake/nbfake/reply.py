@@ -58,6 +58,7 @@ class Reply:
         self.stream = stream            # chunked transfer, one chunk/event
         self.cut = None                 # ("truncate"|"reset", nbytes|None)
         self.stall = None               # (offset, seconds)
+        self.trickle = None             # seconds the body is spread over
         self.close = False
 
     @classmethod

@@ -60,6 +60,8 @@ def parse_args(argv):
                    help="largest request body (default 100 MiB)")
     p.add_argument("--idle-timeout", type=float, default=120.0,
                    help="seconds a connection may stay silent")
+    p.add_argument("--batch-step-ms", type=float, default=300.0,
+                   help="how long a batch job stays PENDING, then RUNNING")
     return p.parse_args(argv)
 
 
@@ -106,7 +108,8 @@ def main(argv=None):
                  record=not args.no_record, quiet=args.quiet,
                  max_body=args.max_body_bytes or (100 << 20),
                  idle_timeout=args.idle_timeout if args.idle_timeout > 0
-                 else None)
+                 else None,
+                 batch_step=max(0.0, args.batch_step_ms) / 1000.0)
     try:
         server = make_server(args, cfg)
     except (OSError, ssl.SSLError) as exc:

@@ -79,6 +79,13 @@ class State:
         with self.lock:
             return self.faults.popleft() if self.faults else None
 
+    def pop_fault_if(self, pred):
+        """The first queued fault if pred(fault) holds (popped), else None."""
+        with self.lock:
+            if self.faults and pred(self.faults[0]):
+                return self.faults.popleft()
+            return None
+
     def queued(self):
         with self.lock:
             return list(self.faults)

@@ -285,13 +285,22 @@ def _check_inline_data(contents, plan, memo):
 
 
 def _check_image_count(contents, spec, plan):
-    """At most spec.max_images images in user turns (our wording)."""
+    """At most spec.max_images images in the turn being sent (our wording).
+
+    The real limit's scope is not documented; earlier turns of a
+    conversation do not count here (a chat keeps its references)."""
     count = 0
     for content in contents:
         if content.get("role", "user") in ("user", None, ""):
             count += sum(1 for p in content.get("parts") or []
                          if "inlineData" in p or "fileData" in p)
     plan.input_images_user = count
+    last = contents[-1] if contents else {}
+    if last.get("role", "user") in ("user", None, ""):
+        count = sum(1 for p in last.get("parts") or []
+                    if "inlineData" in p or "fileData" in p)
+    else:
+        count = 0
     if count > spec.max_images:
         raise bad_request("Too many images in the request: %d. The maximum "
                           "is %d." % (count, spec.max_images), violation=False)

@@ -7,6 +7,7 @@ local core = require "nanobanana.core"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local util = require "nanobanana.util"
 local wire = require "nanobanana.wire"
 
 local M = {}
@@ -31,17 +32,13 @@ end
 -- tables merged field by field (chat default, then the send's fields)
 local MERGED = { imageConfig = true, generationConfig = true }
 
-local function copy(t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local copy = util.copy
 
 -- A wire part with its inlineData.data (base64 text) made a blob.
 local function revive_part(p, where, level)
   if type(p) ~= "table" then options.fail(level, "%s must be a table", where) end
   local q = copy(p)
-  local key = (p.inlineData ~= nil and "inlineData") or (p.inline_data ~= nil and "inline_data") or nil
+  local key = util.blob_key(p)
   if key then
     local d = p[key]
     if type(d) ~= "table" then options.fail(level, "%s.%s must be a table", where, key) end
@@ -49,7 +46,7 @@ local function revive_part(p, where, level)
     if type(d.data) == "string" then
       local bytes, err = core.b64decode(d.data)
       if not bytes then options.fail(level, "%s.%s.data is not base64: %s", where, key, tostring(err)) end
-      local mime = d.mimeType or d.mime_type
+      local mime = util.mime_type(d)
       local img = image.from_bytes(bytes, nil, mime)
       if not img.mimeType then
         options.fail(level, "%s.%s: cannot tell the image type; give mimeType", where, key)
@@ -71,9 +68,14 @@ function M.revive(history, level)
     local ok, decoded = pcall(require("cjson").decode, history)
     if not ok then options.fail(level, "chat history is not JSON: %s", tostring(decoded)) end
     history = decoded
-    if type(history) == "table" and history.contents ~= nil then history = history.contents end
   end
+  -- to_json's wrapper, decoded or not
+  if type(history) == "table" and history.contents ~= nil then history = history.contents end
   if type(history) ~= "table" then options.fail(level, "chat history must be JSON text or a list of contents") end
+  if history[1] == nil then
+    options.fail(level, "chat history has no turns (a list of contents, or to_json()'s text or its decoded table; "
+      .. "omit history to start empty)")
+  end
   local out = json.array()
   for i, c in ipairs(history) do
     local where = "history[" .. i .. "]"
@@ -144,7 +146,8 @@ end
 -- on_done fires). One send at a time: a second one while the first is
 -- running raises.
 function Chat:start(prompt, opts)
-  return self:_start(prompt, opts, 2)
+  local req = self:_start(prompt, opts, 2) -- not a tail call: errors name the caller's line
+  return req
 end
 
 function Chat:_start(prompt, opts, level)
@@ -204,9 +207,9 @@ function Chat:to_json()
     if type(s) == "string" then
       out[i] = s
     else
-      local bytes, err = s:bytes()
-      if not bytes then return nil, err end
-      out[i] = core.b64encode(bytes)
+      local b64, err = s:_base64() -- from the image's C memory when its data was never read
+      if not b64 then return nil, err end
+      out[i] = b64
     end
   end
   return table.concat(out)

@@ -11,16 +11,18 @@ local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
 local request = require "nanobanana.request"
+local util = require "nanobanana.util"
+local vertex = require "nanobanana.vertex"
 local wire = require "nanobanana.wire"
 
 local M = {}
 
 M.DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 M.DEFAULTS = {
-  api_version = "v1beta", model = "gemini-2.5-flash-image",
+  api_version = "v1beta", model = "gemini-3.1-flash-image",
   timeout = 600, connect_timeout = 30, stall_timeout = 120,
   retries = 2, max_retry_delay = 60, retry_base_delay = 1, poll_budget = 0.001,
-  max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
+  max_response_bytes = 512 * 1024 * 1024,
 }
 
 -- seconds an engine's worker thread (and its connections) stay with nothing
@@ -30,7 +32,7 @@ M.ENGINE_IDLE = 3
 local Client = { __name = "nanobanana.Client" }
 Client.__index = Client
 M.Client = Client
-for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many" } do
+for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many", "nanobanana.files", "nanobanana.batch" } do
   for k, f in pairs(require(mixin)) do Client[k] = f end
 end
 
@@ -59,11 +61,10 @@ function M.new(opts, level)
   options.check(opts, options.CLIENT, "nb.new options", level)
   opts = opts or {}
   local self = setmetatable({}, Client)
-  local o = {}
-  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  local o = util.copy(M.DEFAULTS)
   for _, k in ipairs { "model", "api_version", "timeout", "connect_timeout", "stall_timeout", "retries",
                        "max_retry_delay", "retry_base_delay", "max_response_bytes", "proxy", "ca_file", "ca_path",
-                       "poll_budget", "zero_copy" } do
+                       "poll_budget", "validate" } do
     if opts[k] ~= nil then o[k] = opts[k] end
   end
   for _, k in ipairs { "timeout", "connect_timeout", "stall_timeout", "max_retry_delay", "retry_base_delay",
@@ -93,7 +94,12 @@ function M.new(opts, level)
   end
   o.auth = auth
   local key = opts.api_key ~= nil and trim(opts.api_key) or (opts.api_key == nil and env_key() or nil)
-  if auth ~= "none" and not key then
+  local vx = vertex.wanted(opts)
+  local token_source = opts.access_token or opts.token or opts.token_command
+  if token_source and not vx then
+    options.fail(level, "access_token, token and token_command are for Vertex AI (add vertex = { project = ... })")
+  end
+  if auth ~= "none" and not key and not vx then -- (Vertex AI: checked by vertex.setup)
     options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
   end
 
@@ -125,6 +131,7 @@ function M.new(opts, level)
                     overrides = overrides, proxy = proxy }
 
   self.options = o
+  if vx then vertex.setup(self, o, private[self], opts, key, level) end
   self._engine = core.engine(M.ENGINE_IDLE)
   self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
   self._by_xfer = {}   -- transfer -> request
@@ -155,6 +162,7 @@ end
 
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)
+  if self._vertex then return vertex.url(self, model, method) end
   local o = self.options
   options.check_model_id(model, 2)
   if method ~= nil and not tostring(method):match("^%a+$") then options.fail(2, "method must be a method name") end
@@ -165,7 +173,8 @@ function Client:url(model, method)
 end
 
 -- the request headers of one attempt (a local, not a method: it holds the key)
-local function attempt_headers(self, timeout)
+-- extra: "Name: value" lines of the call (no secrets) that replace ours
+local function attempt_headers(self, timeout, extra)
   local p = private[self]
   local base = {
     "Content-Type: application/json",
@@ -179,22 +188,38 @@ local function attempt_headers(self, timeout)
     if not p.overrides[line:match("^[^:]+"):lower()] then h[#h + 1] = line end
   end
   local auth = self.options.auth
-  if auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
+  if self._vertex and auth == "bearer" then
+    local line, err = vertex.auth_header(self, p)
+    if not line then return nil, err end
+    h[#h + 1] = line
+  elseif auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
   elseif auth == "bearer" then h[#h + 1] = "Authorization: Bearer " .. p.key end
   for _, line in ipairs(p.headers) do h[#h + 1] = line end
+  for _, line in ipairs(extra or {}) do
+    local name = line:match("^([^:;]+)"):lower()
+    for i = #h, 1, -1 do
+      if h[i]:match("^([^:;]+)"):lower() == name then table.remove(h, i) end
+    end
+    h[#h + 1] = line
+  end
   return h
 end
 
 -- Starts one attempt of spec on the engine: the headers (with the key) and
 -- the proxy (with its password) are added to a copy here and live on only
 -- in C, so no Lua table of the request or client holds a secret.
+-- spec.extra_headers: the call's own header lines. Returns the transfer, or
+-- nil, err (a token that cannot be had, or a transfer that cannot start).
 function Client:_start_xfer(spec)
   local p = private[self]
-  local s = {}
-  for k, v in pairs(spec) do s[k] = v end
-  s.headers = attempt_headers(self, spec.timeout)
+  local s = util.copy(spec)
+  local h, herr = attempt_headers(self, spec.timeout, spec.extra_headers)
+  if not h then return nil, herr end
+  s.headers, s.extra_headers = h, nil
   s.proxy = p.proxy
-  return self._engine:start(s)
+  local x, kind, msg = self._engine:start(s)
+  if not x then return nil, errors.new(kind, { message = msg }, p.scrub) end
+  return x
 end
 
 local function dirname(path)
@@ -211,6 +236,22 @@ end
 -- on_finish(req, res, err), internal: runs when the request finishes, before
 -- its on_done is queued (the chat appends its history there).
 function Client:_start(prompt, opts, level, on_finish)
+  return self:_launch(self:_prepare(prompt, opts, (level or 1) + 1, on_finish))
+end
+
+-- Sends a prepared request (one that did not fail already).
+function Client:_launch(req)
+  if req._finished then return req end
+  self._reqs[req] = true
+  req._t0 = core.now()
+  req:_attempt()
+  return req
+end
+
+-- A request checked and built, not sent: everything that raises raises
+-- here; a runtime failure (an unreadable image, an output= directory that
+-- cannot be written) gives a request that has failed already.
+function Client:_prepare(prompt, opts, level, on_finish)
   level = (level or 1) + 1
   options.check(opts, options.CALL, "call options", level)
   opts = opts or {}
@@ -230,21 +271,24 @@ function Client:_start(prompt, opts, level, on_finish)
     req:_finish(nil, nimg)
     return req
   end
-  options.check_model(model, body.generationConfig, nimg, level)
+  local validate = opts.validate
+  if validate == nil then validate = self.options.validate end
+  if validate ~= false then options.check_model(model, body.generationConfig, nimg, level, self._vertex ~= nil) end
   local output, replaces
   if opts.output then
     -- only a regular file (or nothing yet) is written; a symlink's target
     -- is (the link stays a link); a device, FIFO, socket or directory is
-    -- kind io at once, untouched, before anything is sent
-    output, replaces = core.output_target(opts.output)
-    if not output then
-      req:_finish(nil, errors.new("io", { message = replaces }, self:_secrets()))
+    -- kind io at once, untouched, before anything is sent; so is a
+    -- directory that cannot be written (a paid image must have somewhere to go)
+    local ok, msg = core.output_target(opts.output)
+    if ok then output, replaces = ok, msg; ok, msg = core.dir_writable(dirname(output)) end
+    if not ok then
+      req:_finish(nil, errors.new("io", { message = msg }, self:_secrets()))
       return req
     end
     req._output = output
   end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
-  self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
   local timeout = opts.timeout or o.timeout
   req._spec = {
@@ -257,12 +301,14 @@ function Client:_start(prompt, opts, level, on_finish)
     flush_blobs = replaces == true, -- an existing file will be replaced: see transport.h flush_blobs
     progress = opts.on_progress ~= nil or nil, -- progress wakes pollfd()
   }
-  req:_attempt()
   return req
 end
 
 --- Starts a generation and returns at once (see README "Non-blocking use").
-function Client:start(prompt, opts) return self:_start(prompt, opts, 2) end
+function Client:start(prompt, opts)
+  local req = self:_start(prompt, opts, 2) -- not a tail call: errors name the caller's line
+  return req
+end
 
 --- One blocking call: start, then wait.
 function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
@@ -274,15 +320,31 @@ function Client:stream(prompt, opts, on_event)
   if on_event ~= nil and type(on_event) ~= "function" then
     error("nanobanana: stream(prompt, opts, on_event): on_event must be a function", 2)
   end
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  local o = util.copy(opts)
   o.stream = true
   if on_event then o.on_event = on_event end
   return self:_start(prompt, o, 2):wait()
 end
 
+--- client:count_tokens(prompt, opts) -> the wire answer ({ totalTokens,
+-- ... }) | nil, err; the same prompt and options as generate (images too).
+function Client:count_tokens(prompt, opts)
+  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2):wait()
+end
+
+--- client:start_count_tokens(prompt, opts) -> request (non-blocking count_tokens).
+function Client:start_count_tokens(prompt, opts)
+  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2)
+end
+
+-- Vertex AI, after a 401: the spec's token replaced by a fresh one.
+function Client:_reauth() return vertex.reauth(self, private[self]) end
+
 --- client:chat(opts) -> a multi-turn conversation (nanobanana.chat).
-function Client:chat(opts) return require("nanobanana.chat").new(self, opts, 2) end
+function Client:chat(opts)
+  local chat = require("nanobanana.chat").new(self, opts, 2) -- not a tail call (error levels)
+  return chat
+end
 
 --- Cancels everything in flight and frees the engine. on_done callbacks of
 -- the cancelled requests fire here. Idempotent.

@@ -56,9 +56,15 @@ function M:_fail_forked()
   end
 end
 
-local function progress_changed(p, last)
-  return p.phase ~= last.phase or p.uploaded ~= last.uploaded or p.downloaded ~= last.downloaded
+-- on_progress: a phase change at once, moving byte counts about 10 times a
+-- second (the engine wakes a blocking wait at most every 0.1 s for them)
+local PROGRESS_EVERY = 0.08
+
+local function progress_due(p, last, now)
+  if p.phase ~= last.phase then return true end
+  local moved = p.uploaded ~= last.uploaded or p.downloaded ~= last.downloaded
       or p.upload_total ~= last.upload_total or p.download_total ~= last.download_total
+  return moved and now - last.t >= PROGRESS_EVERY
 end
 
 --- Drives every transfer without blocking and fires due callbacks.
@@ -73,15 +79,17 @@ function M:poll()
   for _, req in ipairs(live) do
     if req._xfer then
       req._xfer:progress(req.progress)
+      if req._adjust_progress then req:_adjust_progress() end -- (multi-exchange service calls)
       req.progress.elapsed = core.now() - req._t0
     end
     local cb = req._on_progress
     if cb and not req._finished then
-      local last = req._last_progress or {}
-      if progress_changed(req.progress, last) then
+      local now = core.now()
+      local last = req._last_progress or { t = -math.huge }
+      if progress_due(req.progress, last, now) then
         local p = req.progress
         req._last_progress = { phase = p.phase, uploaded = p.uploaded, downloaded = p.downloaded,
-                               upload_total = p.upload_total, download_total = p.download_total }
+                               upload_total = p.upload_total, download_total = p.download_total, t = now }
         cb(p)
       end
     end
@@ -140,14 +148,21 @@ function M:_fire_events()
   end
 end
 
--- Fires on_done of the finished requests, in finishing order.
+-- Fires the last on_progress (phase "done") and then on_done of the
+-- finished requests, in finishing order.
 function M:_fire_done()
   while self._qhead do
     local req = self._qhead
+    if req._on_progress and not req._told_done then
+      req._told_done = true
+      req._on_progress(req.progress) -- an error here reaches poll's caller; on_done fires on the next one
+    end
     self._qhead = req._qnext
     if not self._qhead then self._qtail = nil end
     req._qnext = nil
-    req._on_done(req:result()) -- an error here reaches poll's caller; the queue is consistent
+    if req._on_done then
+      req._on_done(req:result()) -- an error here reaches poll's caller; the queue is consistent
+    end
   end
 end
 

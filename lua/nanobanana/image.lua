@@ -1,27 +1,56 @@
---- Images (blobs): raw bytes or a file, never base64. Inputs built by
--- nb.image / `images = {...}`, and outputs in results, are the same type, so
--- a model turn replays from its decoded bytes (or from its file).
+--- Images: raw bytes or a file, never base64. Inputs built by nb.image /
+-- `images = {...}`, and outputs in results, are the same type, so a model
+-- turn replays from its decoded bytes (or from its file).
+--
+-- An image comes in one of three forms (fields `size`, `mimeType`,
+-- `width`, `height` in all of them):
+--   - a decoded result kept in C memory (a nanobanana.Blob in `_blob`):
+--     `img.data` becomes a Lua string the first time it is read (one copy;
+--     the C memory is released at once and the string kept in the field);
+--     `img:save()`, `img.size`, sniffing and a replay in a chat read the
+--     C memory directly and never make that string;
+--   - bytes in a Lua string (`data`): nb.image{ data = ... }, or a result
+--     whose data was read;
+--   - a file (`path`): nb.image "a.png", or a result written with output=.
 local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
 
 local M = {}
 
 local Image = { __name = "nanobanana.Image" }
-Image.__index = Image
 M.Image = Image
+
+-- img.data of a blob-backed image: made on first read, then a plain field
+function Image.__index(self, k)
+  if k == "data" then
+    local blob = rawget(self, "_blob")
+    if blob == nil then return nil end
+    local data = blob:take() -- one copy; the blob's C memory is let go here
+    rawset(self, "data", data)
+    rawset(self, "_blob", nil)
+    return data
+  end
+  return Image[k]
+end
 
 function M.is_image(x) return getmetatable(x) == Image end
 
 function Image:__tostring()
-  local size = self.data and #self.data or self.size
   return string.format("nanobanana.Image (%s%s, %s)", tostring(self.mimeType),
     (self.width and self.height) and string.format(" %dx%d", self.width, self.height) or "",
-    self.path and ("file " .. self.path) or (tostring(size) .. " bytes"))
+    self.path and ("file " .. self.path) or (tostring(self.size) .. " bytes"))
 end
 
---- The bytes (reads the file for file-backed images).
+-- The bytes without making a Lua string when they are still in C memory:
+-- the Blob or the string (nil for a file-backed image).
+function Image:_bytes_ref()
+  return rawget(self, "data") or rawget(self, "_blob")
+end
+
+--- The bytes: `img.data` (reads the file for file-backed images).
 function Image:bytes()
-  if self.data then return self.data end
+  local data = self.data
+  if data then return data end
   local d, err = core.read_file(self.path) -- (regular files only: never blocks; close-on-exec)
   if not d then return nil, errors.new("io", { message = err }) end
   return d
@@ -35,23 +64,58 @@ function Image:save(path)
     error("nanobanana: image:save(path) needs a file path", 2)
   end
   local ok, msg
-  if self.data then ok, msg = core.write_atomic(path, self.data)
+  local bytes = self:_bytes_ref()
+  if bytes then ok, msg = core.write_atomic(path, bytes) -- straight from C memory when unread
   elseif self.path == path then ok = true
   else ok, msg = core.copy_atomic(self.path, path) end
   if not ok then return nil, errors.new("io", { message = msg }) end
   return true
 end
 
---- The blob segment the request encoder sends for this image.
+--- The blob segment the request encoder sends for this image. A Blob's
+-- bytes are sent from C memory: the segment holds a reference of its own
+-- (Blob:share), so every attempt of the request can send them even if
+-- img.data is read meanwhile; the request drops it when it finishes.
 function Image:_segment()
-  if self.data then return { b64 = self.data } end
+  local data, blob = rawget(self, "data"), rawget(self, "_blob")
+  if data then return { b64 = data } end
+  if blob then return { b64 = blob:share() } end
   return { file = self.path }
 end
 
-local function from_bytes(data, mime, declared)
-  local sniffed, w, h = core.sniff(data)
-  return setmetatable({ data = data, mimeType = sniffed or declared or mime,
-    declaredMimeType = declared, width = w, height = h }, Image)
+--- Lets go of the references a request body's segments hold (see
+-- Image:_segment) when the request is finished; a transfer still running
+-- keeps a reference of its own.
+function M.release_segments(body)
+  for _, s in ipairs(body or {}) do
+    if type(s) == "table" and type(s.b64) == "userdata" then s.b64:close() end
+  end
+end
+
+--- The image's bytes as base64 text (a chat's to_json), encoded from the C
+-- memory when they are still there.
+-- @treturn string @treturn[2] nil, err (kind "io": the file is unreadable)
+function Image:_base64()
+  local bytes = self:_bytes_ref()
+  if not bytes then
+    local err
+    bytes, err = self:bytes()
+    if not bytes then return nil, err end
+  end
+  return core.b64encode(bytes)
+end
+
+-- An image from bytes: a Lua string, or a nanobanana.Blob (a decoded
+-- result, kept in C memory until img.data is read).
+local function from_bytes(bytes, mime, declared)
+  local sniffed, w, h = core.sniff(bytes)
+  local img = { mimeType = sniffed or declared or mime, declaredMimeType = declared, width = w, height = h }
+  if type(bytes) == "string" then
+    img.data, img.size = bytes, #bytes
+  else
+    img._blob, img.size = bytes, bytes:size()
+  end
+  return setmetatable(img, Image)
 end
 M.from_bytes = from_bytes
 

@@ -14,14 +14,20 @@ function M:generate_many(list, mopts)
   local conc = (mopts and mopts.concurrency) or 4
   if conc < 1 or conc % 1 ~= 0 then error("nanobanana: concurrency must be a whole number >= 1", 2) end
   local out, inflight, nexti, n = {}, {}, 1, #list
-  local function launch()
-    local i = nexti
-    nexti = nexti + 1
+  -- every item is checked and built before any is sent
+  local reqs = {}
+  for i = 1, n do
     local item, prompt, opts = list[i], nil, nil
     if type(item) == "string" then prompt = item
     elseif type(item) == "table" then prompt, opts = item[1] or item.prompt, item[2] or item.opts
-    else error("nanobanana: generate_many: item " .. i .. " must be a prompt or {prompt, opts}", 3) end
-    inflight[#inflight + 1] = { i = i, req = self:_start(prompt, opts, 3) }
+    else error("nanobanana: generate_many: item " .. i .. " must be a prompt or {prompt, opts}", 2) end
+    reqs[i] = self:_prepare(prompt, opts, 2)
+  end
+  local function launch()
+    local i = nexti
+    nexti = nexti + 1
+    inflight[#inflight + 1] = { i = i, req = self:_launch(reqs[i]) }
+    reqs[i] = nil
   end
   while nexti <= n and #inflight < conc do launch() end
   while #inflight > 0 do

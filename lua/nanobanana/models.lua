@@ -1,5 +1,10 @@
---- Known models and what each takes (api-facts §1-§3). Unknown model ids
--- pass through unvalidated: new models and gateway aliases keep working.
+--- Known models: what each takes (ratios, sizes, reference images,
+-- thinking) and where it stands (GA or preview, release, shutdown date and
+-- replacement as Google announced them). Unknown model ids pass through
+-- unvalidated: new models and gateway aliases keep working. Also the hint
+-- added to a 404 for a retired or misspelled model id.
+local util = require "nanobanana.util"
+
 local R10 = { "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9" }
 local R14 = { "1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
               "9:16", "16:9", "21:9" }
@@ -53,19 +58,26 @@ local flash25 = {
     ["9:16"] = {768,1344}, ["16:9"] = {1344,768}, ["21:9"] = {1536,672} }) },
 }
 
-local function alias(m, name)
-  local a = {}
-  for k, v in pairs(m) do a[k] = v end
+local function alias(m, name, extra)
+  local a = util.copy(m)
   a.name = name
+  for k, v in pairs(extra) do a[k] = v end
   return a
 end
 
+-- stage: "ga" | "preview"; released / shutdown: "YYYY-MM-DD" (shutdown: the
+-- announced date, for 2.5 the earliest one); replacement: the id to move to.
 local models = {
-  ["gemini-2.5-flash-image"] = flash25,
-  ["gemini-3-pro-image-preview"] = pro,
-  ["gemini-3.1-flash-image-preview"] = flash31m,
-  ["gemini-3-pro-image"] = alias(pro, "gemini-3-pro-image"),
-  ["gemini-3.1-flash-image"] = alias(flash31m, "gemini-3.1-flash-image"),
+  ["gemini-2.5-flash-image"] = alias(flash25, "gemini-2.5-flash-image", {
+    stage = "ga", shutdown = "2026-10-02", replacement = "gemini-3.1-flash-image" }),
+  ["gemini-3-pro-image-preview"] = alias(pro, "gemini-3-pro-image-preview", {
+    stage = "preview", shutdown = "2026-06-25", replacement = "gemini-3-pro-image" }),
+  ["gemini-3.1-flash-image-preview"] = alias(flash31m, "gemini-3.1-flash-image-preview", {
+    stage = "preview", shutdown = "2026-06-25", replacement = "gemini-3.1-flash-image" }),
+  ["gemini-3-pro-image"] = alias(pro, "gemini-3-pro-image", {
+    stage = "ga", released = "2026-05-28", nickname = "Nano Banana Pro" }),
+  ["gemini-3.1-flash-image"] = alias(flash31m, "gemini-3.1-flash-image", {
+    stage = "ga", released = "2026-05-28", nickname = "Nano Banana 2" }),
 }
 
 for _, m in pairs(models) do
@@ -74,4 +86,61 @@ for _, m in pairs(models) do
   for _, s in ipairs(m.image_sizes) do m.takes_size[s] = true end
 end
 
-return models
+local function distance(a, b)
+  local la, lb = #a, #b
+  local prev, cur = {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    for j = 1, lb do
+      local cost = a:sub(i, i):lower() == b:sub(j, j):lower() and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[lb]
+end
+
+-- The hint for a 404 naming model id (nil when there is nothing to say):
+-- the replacement of a known retired id, else the closest known id.
+local function hint(id)
+  if type(id) ~= "string" then return nil end
+  local bare = id:gsub("^models/", ""):gsub("^publishers/google/models/", "")
+  local m = rawget(models, bare)
+  if m then
+    if m.replacement then
+      if m.stage == "preview" then
+        return string.format("%s was shut down on %s; use %s", bare, m.shutdown, m.replacement)
+      end
+      return string.format("%s's shutdown was announced for %s at the earliest; use %s", bare, m.shutdown,
+        m.replacement)
+    end
+    return nil
+  end
+  local best, bestd
+  for k in pairs(models) do
+    local d = distance(bare, k)
+    if not bestd or d < bestd or (d == bestd and k < best) then best, bestd = k, d end
+  end
+  if best and bestd <= math.max(3, math.floor(#bare / 3)) then
+    local target = models[best].replacement or best
+    return string.format("did you mean %s?", target)
+  end
+  local ga = {}
+  for k, v in pairs(models) do if type(v) == "table" and v.stage == "ga" and not v.shutdown then ga[#ga + 1] = k end end
+  table.sort(ga)
+  return "known models: " .. table.concat(ga, ", ")
+end
+
+-- A 404 error for model id gets err.hint, and the hint at the end of its message.
+local function hint_error(err, id)
+  local h = hint(id)
+  if h then
+    err.hint = h
+    err.message = tostring(err.message) .. " (" .. h .. ")"
+  end
+  return err
+end
+
+-- private helpers (not listed by pairs(nb.models))
+return setmetatable(models, { __index = { _hint = hint, _hint_error = hint_error } })

@@ -41,7 +41,10 @@ M.CLIENT = {
   model = "string", headers = "table", timeout = "number", connect_timeout = "number",
   stall_timeout = "number", retries = "number", max_retry_delay = "number",
   retry_base_delay = "number", proxy = "string", ca_file = "string", ca_path = "string",
-  max_response_bytes = "number", poll_budget = "number", zero_copy = "boolean",
+  max_response_bytes = "number", poll_budget = "number",
+  -- service (nanobanana.vertex, escape hatches)
+  validate = "boolean", vertex = "table|boolean", access_token = "string", token = "function",
+  token_command = "table",
 }
 
 M.CALL = {
@@ -51,6 +54,8 @@ M.CALL = {
   on_progress = "function", on_done = "function", on_event = "function", stream = "boolean",
   timeout = "number", retries = "number",
   connect_timeout = "number", stall_timeout = "number",
+  -- escape hatches: validate = false skips check_model; extra merges into the body's top level
+  validate = "boolean", extra = "table",
 }
 
 M.AUTH = { ["x-goog-api-key"] = true, bearer = true, none = true }
@@ -84,13 +89,26 @@ end
 
 local function list(t) return table.concat(t, ", ") end
 
---- Per-model checks of a request (only for models nanobanana knows).
-function M.check_model(model_id, genconf, nimages, level)
+-- imageConfig fields only Vertex AI takes (the Gemini API rejects them)
+M.VERTEX_ONLY = { personGeneration = true, prominentPeople = true, imageOutputOptions = true,
+                  outputMimeType = true, outputCompressionQuality = true }
+
+--- Per-model checks of a request (only for models nanobanana knows), and
+-- Vertex-only imageConfig fields outside Vertex (for every model). Skipped
+-- altogether with validate = false.
+function M.check_model(model_id, genconf, nimages, level, vertex)
   level = (level or 1) + 1
-  local m = models[model_id]
-  if not m then return end
   local ic = genconf and genconf.imageConfig
   if ic ~= nil and type(ic) ~= "table" then fail(level, "imageConfig must be a table") end
+  if ic and not vertex then
+    for k in pairs(ic) do
+      if M.VERTEX_ONLY[k] then
+        fail(level, "imageConfig.%s is a Vertex AI field: the Gemini API rejects it (use vertex = {...}, or validate = false)", k)
+      end
+    end
+  end
+  local m = models[model_id]
+  if not m then return end
   if ic then
     local ratio, size = ic.aspectRatio, ic.imageSize
     if ratio ~= nil and not m.takes_ratio[ratio] then

@@ -4,8 +4,11 @@
 -- nanobanana.stream.
 local core = require "nanobanana.core"
 local errors = require "nanobanana.errors"
+local models = require "nanobanana.models"
+local image = require "nanobanana.image"
 local options = require "nanobanana.options"
 local result = require "nanobanana.result"
+local util = require "nanobanana.util"
 
 local M = {}
 
@@ -45,10 +48,8 @@ function Request:_attempt()
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
-  local x, kind, msg = c:_start_xfer(self._spec)
-  if not x then
-    return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
-  end
+  local x, err = c:_start_xfer(self._spec)
+  if not x then return self:_finish(nil, err) end
   self._xfer = x
   c._by_xfer[x] = self
 end
@@ -85,10 +86,20 @@ function Request:_on_xfer_done(x)
     err = errors.new(r.kind, { message = r.message, status = r.status ~= 0 and r.status or nil }, secrets)
   elseif not r.skeleton and not r.sse then
     err = result.http_error(r.status, r.body, r.headers, secrets)
+    if err.status == 404 then models._hint_error(err, self.model) end
   else
     res, err = self:_result(x, r, secrets)
   end
   if res then res.http = { version = r.http_version, new_connections = r.new_connections } end
+  if err and err.status == 401 and c._vertex and not self._reauthed and self.state == "running" then
+    self._reauthed = true -- Vertex AI: once, with a fresh token
+    local ok, aerr = c:_reauth()
+    if ok then
+      self._retry_at = core.now()
+      return
+    end
+    err = aerr or err
+  end
   if err then
     err.attempts = self.attempts
     -- a stream is retried only before its first event arrived
@@ -111,24 +122,27 @@ function Request:_on_xfer_done(x)
 end
 
 -- Blob i of a response or of a stream event (src: the Xfer or the Event),
--- for result.materialize. In memory it is the bytes; with output= every blob
+-- for result.materialize. In memory it is a Blob (C memory); with output= every blob
 -- is a temp file: the first final image stays there (moved into place at the
 -- end, or deleted by _finish), any other is read into memory now (src
--- deletes its files when it is closed).
-function Request:_take_blob(src, i, part)
-  local v, how = src:blob(i, not self._client.options.zero_copy)
+-- deletes its files when it is closed). holder._kept names the kept file
+-- (a request, or a batch result line).
+function M.take_blob(src, i, part, holder)
+  local v, how = src:blob(i)
   if how ~= "file" then return v, how end
-  local blob = part.inlineData or part.inline_data
-  local mime = blob.mimeType or blob.mime_type
-  if not self._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
+  local blob = util.blob_of(part)
+  local mime = blob and util.mime_type(blob)
+  if not holder._kept and part.thought ~= true and type(mime) == "string" and mime:sub(1, 6) == "image/" then
     src:keep_file(i)
-    self._kept = v
+    holder._kept = v
     return v, how
   end
   local bytes, ferr = core.read_file(v)
   if not bytes then return ferr, nil end
   return bytes, "data"
 end
+
+function Request:_take_blob(src, i, part) return M.take_blob(src, i, part, self) end
 
 -- The result of a finished 2xx transfer: its response, or a stream's
 -- responses merged; with output=, the first final image moved into place.
@@ -144,8 +158,9 @@ function Request:_result(x, r, secrets)
         if type(d) ~= "table" then
           return nil, errors.new("invalid_response", { message = "a stream item is not a JSON object", status = r.status }, secrets)
         end
-        local ok, merr = result.materialize(d, take, secrets)
-        if not ok then return nil, merr end
+        local ok, ierr = result.check_shape(d, r.status, secrets)
+        if ok then ok, ierr = result.materialize(d, take, secrets) end
+        if not ok then return nil, ierr end
         self:_add_chunk(d)
       end
     else
@@ -178,6 +193,8 @@ function Request:_finish(res, err)
   local c = self._client
   self._finished = true
   self._retry_at = nil
+  if self._spec then image.release_segments(self._spec.body) end -- images' C memory it held
+  self._spec = nil
   if self._kept then -- an output= image that will not be placed
     os.remove(self._kept)
     self._kept = nil
@@ -195,7 +212,7 @@ function Request:_finish(res, err)
   self._res, self._err = res, err
   c._reqs[self] = nil
   if self._on_finish then self._on_finish(self, res, err) end
-  if self._on_done then
+  if self._on_done or self._on_progress then -- on_progress gets its last call ("done") first
     if c._qtail then c._qtail._qnext = self else c._qhead = self end
     c._qtail = self
   end
@@ -215,6 +232,7 @@ function Request:cancel()
   local x = self._xfer
   if x then
     self._xfer = nil
+    x:drop_files() -- output= temp files go now, not when poll() frees x
     x:cancel() -- the engine drops the transfer; poll() then frees it
   end
   self:_finish(nil, errors.new("cancelled", { message = "cancelled" }))

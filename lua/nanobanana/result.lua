@@ -2,6 +2,7 @@
 local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
+local util = require "nanobanana.util"
 
 local M = {}
 
@@ -93,9 +94,7 @@ end
 
 local function is_image_mime(m) return type(m) == "string" and m:sub(1, 6) == "image/" end
 
-local function blob_key(part)
-  return (part.inlineData ~= nil and "inlineData") or (part.inline_data ~= nil and "inline_data") or nil
-end
+local blob_key = util.blob_key
 
 local function candidate_parts(decoded)
   local cand = type(decoded) == "table" and type(decoded.candidates) == "table" and decoded.candidates[1]
@@ -105,8 +104,9 @@ end
 
 --- Turns every blob placeholder of the first candidate's parts of a
 -- decoded response into an Image (the part's inlineData.data is then the
--- image). take_blob(i, part) returns bytes or a path (and "data"/"file")
--- for blob i (1-based). Returns decoded, or nil, err (io).
+-- image). take_blob(i, part) returns blob i (1-based) as a nanobanana.Blob
+-- ("blob": the bytes stay in C memory until img.data is read), bytes
+-- ("data") or a path ("file"). Returns decoded, or nil, err (io).
 function M.materialize(decoded, take_blob, secrets)
   local parts = candidate_parts(decoded)
   for _, part in ipairs(parts or {}) do
@@ -114,7 +114,7 @@ function M.materialize(decoded, take_blob, secrets)
     local blob = key and part[key]
     local idx = type(blob) == "table" and type(blob.data) == "string" and blob.data:match(PLACEHOLDER)
     if idx then
-      local declared = blob.mimeType or blob.mime_type
+      local declared = util.mime_type(blob)
       local v, how = take_blob(tonumber(idx) + 1, part)
       local img
       if how == "file" then img = image.from_file(v, declared)
@@ -124,7 +124,7 @@ function M.materialize(decoded, take_blob, secrets)
       end
       img.mimeType = img.mimeType or declared
       img.declaredMimeType = declared
-      img.thoughtSignature = part.thoughtSignature or part.thought_signature
+      img.thoughtSignature = util.signature(part)
       img.thought = part.thought == true or nil
       blob.data = img -- res.content / raw carry the image itself
     end
@@ -195,17 +195,15 @@ function M.merge(chunks)
       if type(c.content) == "table" and c.content.role then role = c.content.role end
       for _, part in ipairs(cparts or {}) do
         local last = parts[#parts]
-        local sig = type(part) == "table" and (part.thoughtSignature or part.thought_signature)
-        local lsig = type(last) == "table" and (last.thoughtSignature or last.thought_signature)
+        local sig = type(part) == "table" and util.signature(part)
+        local lsig = type(last) == "table" and util.signature(last)
         if type(part) == "table" and type(part.text) == "string" and type(last) == "table"
            and type(last.text) == "string" and (part.thought == true) == (last.thought == true)
            and not (sig and lsig) and not blob_key(part) and not blob_key(last) then
           last.text = last.text .. part.text
           if sig and not lsig then last.thoughtSignature = sig end
         else
-          local copy = {}
-          if type(part) == "table" then for k, v in pairs(part) do copy[k] = v end end
-          parts[#parts + 1] = copy
+          parts[#parts + 1] = util.copy(type(part) == "table" and part or nil)
         end
       end
     end
@@ -217,9 +215,36 @@ function M.merge(chunks)
   return merged
 end
 
+local function is_list(t)
+  if type(t) ~= "table" then return false end
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return false end
+  end
+  return true
+end
+
+--- Checks the shape of one decoded response (or stream chunk): an object
+-- (not an array) whose candidates, when present, is an array of objects.
+-- Returns decoded, or nil, err (invalid_response).
+function M.check_shape(decoded, status, secrets)
+  local why
+  if decoded[1] ~= nil then
+    why = "response is a JSON array, not an object"
+  elseif decoded.candidates ~= nil and not is_list(decoded.candidates) then
+    why = "response candidates is not an array"
+  elseif decoded.candidates ~= nil and decoded.candidates[1] ~= nil and type(decoded.candidates[1]) ~= "table" then
+    why = "response candidates[0] is not an object"
+  end
+  if why then return nil, errors.new("invalid_response", { message = why, status = status }, secrets) end
+  return decoded
+end
+
 --- A result from a decoded response (images already made by M.decode), or
 -- nil, err: blocked / no_image / invalid_response.
 function M.from_response(decoded, status, secrets)
+  local ok, serr = M.check_shape(decoded, status, secrets)
+  if not ok then return nil, serr end
   if decoded.candidates == nil and decoded.promptFeedback == nil then
     return nil, errors.new("invalid_response", {
       message = "response has neither candidates nor promptFeedback", status = status }, secrets)
@@ -243,7 +268,7 @@ function M.from_response(decoded, status, secrets)
       if ev.type == "thought" then res.thoughts[#res.thoughts + 1] = ev.image
       elseif is_image_mime(ev.image.mimeType) then res.images[#res.images + 1] = ev.image end
     elseif ev.type == "thought" then
-      res.thoughts[#res.thoughts + 1] = { text = ev.text, thoughtSignature = ev.part.thoughtSignature or ev.part.thought_signature }
+      res.thoughts[#res.thoughts + 1] = { text = ev.text, thoughtSignature = util.signature(ev.part) }
     else
       texts[#texts + 1] = ev.text
     end

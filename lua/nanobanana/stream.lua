@@ -24,6 +24,7 @@ function M:_pull_events(x, wait)
     local sk, ev = x:next_event(wait)
     if not sk then return end
     local decoded, err = result.decode(sk, 200, nil, secrets)
+    if decoded then decoded, err = result.check_shape(decoded, 200, secrets) end
     if decoded then
       decoded, err = result.materialize(decoded, function(i, part) return self:_take_blob(ev, i, part) end, secrets)
     end

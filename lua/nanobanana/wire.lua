@@ -4,30 +4,43 @@
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local util = require "nanobanana.util"
 
 local M = {}
-
-local function shallow(t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
 
 local function is_list(t)
   return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
 end
 
---- Counts inline images in user turns (for per-model limits).
+--- Counts the images of the turn being sent (the last content, when it is
+-- a user turn), for per-model limits: earlier turns of a history don't count.
 local function count_user_images(contents)
   local n = 0
-  for _, c in ipairs(contents) do
-    if type(c) == "table" and c.role ~= "model" and type(c.parts) == "table" then
-      for _, p in ipairs(c.parts) do
-        if type(p) == "table" and (p.inlineData or p.inline_data or p.fileData or p.file_data) then n = n + 1 end
-      end
+  local c = contents[#contents]
+  if type(c) == "table" and c.role ~= "model" and type(c.parts) == "table" then
+    for _, p in ipairs(c.parts) do
+      if type(p) == "table" and (util.blob_key(p) or p.fileData or p.file_data) then n = n + 1 end
     end
   end
   return n
+end
+
+-- A file reference: a file table from client:upload/file/files, or
+-- { fileUri = "https://...", mimeType = ... }. Returns its fileData, or nil.
+local function file_ref(spec, level)
+  level = level + 1
+  if type(spec) ~= "table" or image.is_image(spec) then return nil end
+  local uri = spec.fileUri or (getmetatable(spec) and getmetatable(spec).__name == "nanobanana.File" and spec.uri)
+  if uri == nil then return nil end
+  if type(uri) ~= "string" then options.fail(level, "fileUri must be a string") end
+  for k in pairs(spec) do
+    if getmetatable(spec) == nil and k ~= "fileUri" and k ~= "mimeType" then
+      options.fail(level, "unknown file reference field '%s' (want fileUri, mimeType)", tostring(k))
+    end
+  end
+  local mime = spec.mimeType
+  if mime ~= nil and type(mime) ~= "string" then options.fail(level, "a file reference's mimeType must be a string") end
+  return { mimeType = mime, fileUri = uri }
 end
 
 --- The parts of a user turn: the prompt's text, then the images as blobs.
@@ -43,12 +56,17 @@ function M.user_parts(prompt, images, level)
   if images ~= nil then
     if not is_list(images) then options.fail(level, "images must be a list") end
     for i, spec in ipairs(images) do
-      local img, err = image.new(spec, level)
-      if not img then
-        err.message = "images[" .. i .. "]: " .. err.message
-        return nil, err
+      local fd = file_ref(spec, level)
+      if fd then
+        parts[#parts + 1] = { fileData = fd }
+      else
+        local img, err = image.new(spec, level)
+        if not img then
+          err.message = "images[" .. i .. "]: " .. err.message
+          return nil, err
+        end
+        parts[#parts + 1] = { inlineData = { mimeType = img.mimeType, data = img } }
       end
-      parts[#parts + 1] = { inlineData = { mimeType = img.mimeType, data = img } }
     end
   end
   return parts
@@ -74,7 +92,7 @@ function M.build(prompt, opts, level)
   body.contents = json.array(contents)
 
   local gc = opts.generationConfig
-  if gc ~= nil then gc = shallow(gc) end
+  if gc ~= nil then gc = util.copy(gc) end
   if opts.imageConfig ~= nil then
     if gc and (gc.imageConfig ~= nil or gc.image_config ~= nil) then
       options.fail(level, "give imageConfig either at the top level or inside generationConfig, not both")
@@ -94,6 +112,12 @@ function M.build(prompt, opts, level)
   body.tools = opts.tools
   body.toolConfig = opts.toolConfig
   body.cachedContent = opts.cachedContent
+  -- extra = {...}: fields set at the body's top level as given (new wire
+  -- fields, e.g. serviceTier), replacing any built above
+  for k, v in pairs(opts.extra or {}) do
+    if type(k) ~= "string" then options.fail(level, "extra: field names must be strings") end
+    body[k] = v
+  end
   return body, count_user_images(contents)
 end
 

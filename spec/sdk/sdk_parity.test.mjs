@@ -14,6 +14,12 @@
 //   * streamed (generateContentStream vs client:stream): the same endpoint and
 //     query (alt=sse), the same body, the same parts in the same order, and
 //     the same image bytes.
+//   * the service calls: files.upload vs client:upload (the same resumable
+//     exchanges: start headers and body, chunk offsets, commands and sizes,
+//     and the same file), countTokens vs client:count_tokens, batches.create
+//     and batches.get vs client:batch and job:refresh, and Vertex AI (express
+//     mode with a key, and a project with an OAuth token) vs nanobanana's
+//     vertex clients: the same paths, auth headers and bodies.
 //
 // Run from the repo root:  node --test spec/sdk/
 // Needs: `npm ci` in spec/sdk, python3, lua5.4 with lua-cjson, and nanobanana
@@ -439,5 +445,136 @@ describe("nanobanana vs @google/genai against the fake server", { timeout: 60_00
     assert.deepEqual(nbRec.images.map((i) => i.sha256), luaImages, "nanobanana images == what the server sent");
     assert.equal(lua.text, sdkTexts.join(""), "merged text");
     assert.equal(lua.chunks, sdkKinds.length, "one event per part here");
+  });
+  // ------------------------------------------------------------------------- service calls
+
+  it("(e) files.upload vs client:upload: the same resumable exchanges, the same file", { timeout: 30_000 }, async () => {
+    const size = 2 * 8 * 1024 * 1024 + 4321;
+    const file = path.join(tmp, "upload.bin");
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
+    await writeFile(file, bytes);
+    await control("POST", "reset");
+    const sdkFile = await sdkClient().files.upload({ file, config: { mimeType: "application/octet-stream", displayName: "up" } });
+    const sdkRecs = (await control("GET", "requests")).filter((r) => r.service === "files");
+    await control("POST", "reset");
+    const lua = await runLua(String.raw`
+      local cjson = require "cjson"
+      local nb = require "nanobanana"
+      local spec = cjson.decode(os.getenv("NB_SPEC"))
+      local c = nb.new { base_url = spec.base_url, api_key = spec.api_key, auth = "x-goog-api-key" }
+      local f = assert(c:upload(spec.file, { mimeType = "application/octet-stream", displayName = "up" }))
+      io.write(cjson.encode { name = f.name, sizeBytes = f.sizeBytes, sha256Hash = f.sha256Hash, mimeType = f.mimeType })
+    `, { file });
+    const nbRecs = (await control("GET", "requests")).filter((r) => r.service === "files");
+    assert.equal(nbRecs.length, sdkRecs.length, "as many exchanges");
+    assert.equal(nbRecs.length, 4, "start + 3 chunks of at most 8 MiB");
+    const [s0, n0] = [sdkRecs[0], nbRecs[0]];
+    assert.equal(n0.path, s0.path, "start path");
+    for (const h of ["x-goog-upload-protocol", "x-goog-upload-command", "x-goog-upload-header-content-length",
+                     "x-goog-upload-header-content-type", "x-goog-api-key"]) {
+      assert.equal(n0.headers[h], s0.headers[h], `start header ${h}`);
+    }
+    assert.deepEqual(n0.body, s0.body, "start body ({file: {displayName, mimeType, sizeBytes}})");
+    for (let i = 1; i < sdkRecs.length; i++) {
+      const [a, b] = [sdkRecs[i], nbRecs[i]];
+      assert.equal(b.path, a.path, `chunk ${i} path`);
+      assert.equal(b.headers["x-goog-upload-offset"], a.headers["x-goog-upload-offset"], `chunk ${i} offset`);
+      assert.equal(b.headers["x-goog-upload-command"], a.headers["x-goog-upload-command"], `chunk ${i} command`);
+      assert.equal(b.content_length, a.content_length, `chunk ${i} size`);
+      assert.equal(b.status, 200);
+    }
+    assert.equal(lua.sizeBytes, Number(sdkFile.sizeBytes));
+    assert.equal(lua.sha256Hash, sdkFile.sha256Hash);
+    assert.equal(lua.mimeType, sdkFile.mimeType);
+  });
+
+  it("(f) models.countTokens vs client:count_tokens", { timeout: 20_000 }, async () => {
+    await control("POST", "reset");
+    const sdk = await sdkClient().models.countTokens({ model: PRO, contents: "how many tokens is this?" });
+    const lua = await runLua(String.raw`
+      local cjson = require "cjson"
+      local nb = require "nanobanana"
+      local spec = cjson.decode(os.getenv("NB_SPEC"))
+      local c = nb.new { base_url = spec.base_url, api_key = spec.api_key, auth = "x-goog-api-key" }
+      io.write(cjson.encode(assert(c:count_tokens("how many tokens is this?", { model = spec.model }))))
+    `, { model: PRO });
+    const [a, b] = await control("GET", "requests");
+    assert.equal(b.path, a.path, "path");
+    assert.equal(a.path, `/v1beta/models/${PRO}:countTokens`);
+    assert.deepEqual(b.body, a.body, "body ({contents})");
+    assert.equal(lua.totalTokens, sdk.totalTokens);
+  });
+
+  it("(g) batches.create / batches.get vs client:batch / job:refresh (inline)", { timeout: 20_000 }, async () => {
+    await control("POST", "reset");
+    const prompts = ["a red kite", "a green kite"];
+    const ai = sdkClient();
+    const job = await ai.batches.create({
+      model: FLASH,
+      src: prompts.map((t, i) => ({ contents: [{ role: "user", parts: [{ text: t }] }], metadata: { key: String(i + 1) } })),
+      config: { displayName: "kites" },
+    });
+    await ai.batches.get({ name: job.name });
+    const lua = await runLua(String.raw`
+      local cjson = require "cjson"
+      local nb = require "nanobanana"
+      local spec = cjson.decode(os.getenv("NB_SPEC"))
+      local c = nb.new { base_url = spec.base_url, api_key = spec.api_key, auth = "x-goog-api-key" }
+      local job = assert(c:batch(spec.prompts, { model = spec.model, display_name = "kites" }))
+      assert(job:refresh())
+      io.write(cjson.encode { name = job.name, state = job.state })
+    `, { model: FLASH, prompts });
+    const recs = await control("GET", "requests");
+    assert.equal(recs.length, 4);
+    const [sc, sg, nc, ng] = recs;
+    assert.equal(nc.path, sc.path, "create path");
+    assert.equal(sc.path, `/v1beta/models/${FLASH}:batchGenerateContent`);
+    assert.deepEqual(nc.body, sc.body, "create body");
+    assert.equal(sg.method, "GET");
+    assert.equal(ng.method, "GET");
+    assert.equal(sg.path, `/v1beta/${job.name}`);
+    assert.equal(ng.path, `/v1beta/${lua.name}`);
+    assert.match(lua.state, /^BATCH_STATE_/);
+  });
+
+  it("(h) Vertex AI: express mode (key) and a project with an OAuth token", { timeout: 20_000 }, async () => {
+    await control("POST", "reset");
+    const prompt = "an otter in a kelp forest";
+    // express mode: an API key, no project
+    const express = new GoogleGenAI({ vertexai: true, apiKey: API_KEY, httpOptions: { baseUrl, apiVersion: "v1" } });
+    await express.models.generateContent({ model: FLASH, contents: prompt });
+    // a project: an OAuth client holding a token (no refresh, no network)
+    const { OAuth2Client } = await import("google-auth-library");
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: "ya29.test-token", expiry_date: Date.now() + 3600_000 });
+    const projected = new GoogleGenAI({ vertexai: true, project: "proj-1", location: "us-central1",
+      googleAuthOptions: { authClient }, httpOptions: { baseUrl, apiVersion: "v1" } });
+    await projected.models.generateContent({ model: FLASH, contents: prompt });
+    await runLua(String.raw`
+      local cjson = require "cjson"
+      local nb = require "nanobanana"
+      local spec = cjson.decode(os.getenv("NB_SPEC"))
+      local x = nb.new { vertex = true, api_key = spec.api_key, base_url = spec.base_url }
+      assert(x:generate(spec.prompt, { model = spec.model }))
+      local p = nb.new { vertex = { project = "proj-1", location = "us-central1" }, access_token = "ya29.test-token",
+                         base_url = spec.base_url }
+      assert(p:generate(spec.prompt, { model = spec.model }))
+      io.write("{}")
+    `, { model: FLASH, prompt });
+    const [se, sp, ne, np] = await control("GET", "requests");
+    assert.equal(se.path, `/v1/publishers/google/models/${FLASH}:generateContent`);
+    assert.equal(ne.path, se.path, "express path");
+    assert.equal(ne.headers["x-goog-api-key"], API_KEY);
+    assert.equal(se.headers["x-goog-api-key"], API_KEY);
+    assert.equal(sp.path, `/v1/projects/proj-1/locations/us-central1/publishers/google/models/${FLASH}:generateContent`);
+    assert.equal(np.path, sp.path, "project path");
+    assert.equal(sp.headers.authorization, "Bearer ya29.test-token");
+    assert.equal(np.headers.authorization, sp.headers.authorization, "Bearer token");
+    for (const [a, b] of [[se, ne], [sp, np]]) {
+      assert.equal(a.status, 200);
+      assert.equal(b.status, 200);
+      assert.deepEqual(b.body, withoutSdkAdds(a.body), "body");
+    }
   });
 });

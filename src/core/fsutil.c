@@ -318,3 +318,22 @@ int nb_read_prefix(const char *path, uint8_t *buf, size_t n, size_t *got, uint64
     close(fd);
     return 0;
 }
+
+int nb_dir_writable(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(err, errlen, "cannot write into %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write into %s: %s", dir, strerror(ENOTDIR));
+        return -1;
+    }
+    /* access() also answers EROFS, which is what refuses root */
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot write into %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -60,6 +60,11 @@ int nb_copy_atomic(const char *src, const char *dst, char *err, size_t errlen);
 int nb_read_prefix(const char *path, uint8_t *buf, size_t n, size_t *got, uint64_t *size,
                    char *err, size_t errlen);
 
+/* Whether files can be created in the directory dir (it exists, is a
+ * directory, and is writable and searchable by this process, on a
+ * filesystem mounted read-write). Returns 0, or -1 with the reason. */
+int nb_dir_writable(const char *dir, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

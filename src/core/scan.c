@@ -1,10 +1,12 @@
 /*
  * scan.c - streaming JSON scanner for generateContent response bodies.
  *
- * See scan.h for the contract. One byte-driven state machine validates the
- * body (RFC 8259 grammar), copies it to the skeleton and, for every
+ * See scan.h for the contract. One state machine validates the body
+ * (RFC 8259 grammar), copies it to the skeleton and, for every
  * inlineData.data / inline_data.data string, runs the b64.h decoder over
- * the string's contents instead of copying it.
+ * the string's contents instead of copying it. Each state has its own small
+ * step function (step_value, step_key, ..., step_blob); the escape table
+ * and the \uXXXX digits are shared by plain strings and blob strings.
  *
  * Skeleton copying is lazy: the bytes of the current chunk from `cs` up to
  * the current position are pending and appended in one memcpy when a blob
@@ -402,403 +404,507 @@ const char *nb_scan_error(const nb_scan *s, uint64_t *offset)
     return s->errmsg;
 }
 
+/* ------------------------------------------------------------- feeding
+ *
+ * nb_scan_feed hands each byte (or, in strings, each run of bytes) to the
+ * step of the current state. A step returns GO, FAIL (a JSON error at the
+ * current byte: f->code, f->msg) or STOP (s->err is set already).
+ */
+
+/* One chunk being fed. */
+typedef struct feed {
+    const unsigned char *p;
+    size_t n, i;
+    size_t cs;       /* start of the pending skeleton copy */
+    int copying;     /* 0 while inside a blob string */
+    int code;        /* FAIL: the error code and message */
+    const char *msg;
+} feed;
+
+enum { GO = 0, FAIL, STOP };
+
+#define ESC_U 256 /* unescape(): "\u", four hex digits follow */
+
+/* whitespace between tokens (every structural step starts with it) */
+static int skip(feed *f)
+{
+    f->i++;
+    return GO;
+}
+
+static int fail(feed *f, int code, const char *msg)
+{
+    f->code = code;
+    f->msg = msg;
+    return FAIL;
+}
+
+/* Appends the pending skeleton bytes p[cs..upto) (f's fields by value, so
+ * f itself can live in registers). */
+static int flush_pending(nb_scan *s, const unsigned char *p, int copying, size_t cs, size_t upto)
+{
+    if (!copying || upto <= cs)
+        return NB_SCAN_OK;
+    return skel_append(s, (const char *)p + cs, upto - cs, s->base + cs);
+}
+
 /* a value just ended: where do we go */
-#define VALUE_DONE() (s->state = s->depth ? S_AFTER : S_DONE)
+static void value_done(nb_scan *s)
+{
+    s->state = s->depth ? S_AFTER : S_DONE;
+}
+
+/* What the escape "\c" stands for: the character, ESC_U, or -1. */
+static int unescape(unsigned char c)
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'u': return ESC_U;
+    default: return -1;
+    }
+}
+
+static int open_container(nb_scan *s, feed *f, unsigned char c, int keyclass)
+{
+    if (s->depth >= MAX_DEPTH)
+        return fail(f, NB_SCAN_ELIMIT, "nesting too deep");
+    if (c == '{') {
+        s->stack[s->depth++] = (unsigned char)(F_OBJ | (keyclass == K_INLINE ? F_INLINE : 0));
+        s->state = S_OBJ_FIRST;
+    } else {
+        s->stack[s->depth++] = 0;
+        s->state = S_ARR_FIRST;
+    }
+    f->i++;
+    return GO;
+}
+
+static int close_container(nb_scan *s, feed *f)
+{
+    s->depth--;
+    value_done(s);
+    f->i++;
+    return GO;
+}
+
+static int open_string(nb_scan *s, feed *f, int is_key)
+{
+    s->str_is_key = is_key;
+    if (is_key) {
+        s->keylen = 0;
+        s->key_over = 0;
+    }
+    s->state = S_STR;
+    f->i++;
+    return GO;
+}
+
+/* The opening quote of an inlineData.data string: the skeleton so far is
+ * copied, the blob begins. */
+static int open_blob(nb_scan *s, feed *f)
+{
+    if (flush_pending(s, f->p, f->copying, f->cs, f->i) != NB_SCAN_OK)
+        return STOP;
+    f->copying = 0;
+    if (blob_begin(s, s->base + f->i) != NB_SCAN_OK)
+        return STOP;
+    s->state = S_TGT;
+    f->i++;
+    return GO;
+}
+
+/* S_VALUE, S_ARR_FIRST */
+static int step_value(nb_scan *s, feed *f, unsigned char c)
+{
+    int kc;
+    if (is_ws(c))
+        return skip(f);
+    if (c == ']' && s->state == S_ARR_FIRST)
+        return close_container(s, f);
+    kc = s->keyclass;
+    s->keyclass = K_OTHER;
+    switch (c) {
+    case '{':
+    case '[':
+        return open_container(s, f, c, kc);
+    case '"':
+        if (kc == K_DATA && s->depth > 0 && (s->stack[s->depth - 1] & F_INLINE))
+            return open_blob(s, f);
+        return open_string(s, f, 0);
+    case '-':
+        s->state = S_NUM_MINUS;
+        break;
+    case '0':
+        s->state = S_NUM_ZERO;
+        break;
+    case 't':
+    case 'f':
+    case 'n':
+        s->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        s->litpos = 1;
+        s->state = S_LIT;
+        break;
+    default:
+        if (c < '1' || c > '9')
+            return fail(f, NB_SCAN_EJSON,
+                        s->state == S_ARR_FIRST ? "expected value or ']'" : "expected value");
+        s->state = S_NUM_INT;
+    }
+    f->i++;
+    return GO;
+}
+
+/* S_OBJ_FIRST, S_OBJ_KEY */
+static int step_key(nb_scan *s, feed *f, unsigned char c)
+{
+    if (is_ws(c))
+        return skip(f);
+    if (c == '"')
+        return open_string(s, f, 1);
+    if (c == '}' && s->state == S_OBJ_FIRST)
+        return close_container(s, f);
+    return fail(f, NB_SCAN_EJSON, s->state == S_OBJ_FIRST ? "expected key or '}'" : "expected key");
+}
+
+static int step_colon(nb_scan *s, feed *f, unsigned char c)
+{
+    if (is_ws(c))
+        return skip(f);
+    if (c != ':')
+        return fail(f, NB_SCAN_EJSON, "expected ':'");
+    s->state = S_VALUE;
+    f->i++;
+    return GO;
+}
+
+static int step_after(nb_scan *s, feed *f, unsigned char c)
+{
+    int obj = s->stack[s->depth - 1] & F_OBJ;
+    if (is_ws(c))
+        return skip(f);
+    if (c == ',') {
+        s->state = obj ? S_OBJ_KEY : S_VALUE;
+        f->i++;
+        return GO;
+    }
+    if (c == (obj ? '}' : ']'))
+        return close_container(s, f);
+    return fail(f, NB_SCAN_EJSON, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* After a string's run of plain characters, which ends at j: the '"' or
+ * '\\' that ends the run (consumed), 0 when the chunk ends first, -1 on a
+ * control character (FAIL set up). */
+static int run_stop(feed *f, size_t j)
+{
+    unsigned char c;
+    f->i = j;
+    if (j == f->n)
+        return 0;
+    c = f->p[j];
+    if (c != '"' && c != '\\') {
+        fail(f, NB_SCAN_EJSON, "control character in string");
+        return -1;
+    }
+    f->i++;
+    return c;
+}
+
+/* The byte after a backslash (consumed): the character the escape stands
+ * for, 0 for "\u" (state u_state entered), -1 when it is none (FAIL set up). */
+static int escape_start(nb_scan *s, feed *f, unsigned char c, int u_state)
+{
+    int e = unescape(c);
+    if (e < 0) {
+        fail(f, NB_SCAN_EJSON, "invalid escape");
+        return -1;
+    }
+    f->i++;
+    if (e != ESC_U)
+        return e;
+    s->ucount = 0;
+    s->ucode = 0;
+    s->state = u_state;
+    return 0;
+}
+
+/* One hex digit of "\uXXXX" (consumed): 1 when it was the last (s->ucode),
+ * 0 when more follow, -1 when it is none (FAIL set up). */
+static int u_step(nb_scan *s, feed *f, unsigned char c)
+{
+    int h = hexval(c);
+    if (h < 0) {
+        fail(f, NB_SCAN_EJSON, "invalid \\u escape");
+        return -1;
+    }
+    f->i++;
+    s->ucode = s->ucode << 4 | (unsigned)h;
+    return ++s->ucount == 4;
+}
+
+/* S_STR: a run of plain characters, then what ends it */
+static int step_string(nb_scan *s, feed *f)
+{
+    size_t j = run_end(f->p, f->i, f->n);
+    if (s->str_is_key)
+        for (; f->i < j; f->i++)
+            key_push(s, f->p[f->i]);
+    switch (run_stop(f, j)) {
+    case 0:
+        return GO;
+    case -1:
+        return FAIL;
+    case '"':
+        if (s->str_is_key) {
+            s->keyclass = classify_key(s);
+            s->state = S_COLON;
+        } else {
+            value_done(s);
+        }
+        return GO;
+    default:
+        s->state = S_STR_ESC;
+        return GO;
+    }
+}
+
+static int step_string_escape(nb_scan *s, feed *f, unsigned char c)
+{
+    int e = escape_start(s, f, c, S_STR_U);
+    if (e < 0)
+        return FAIL;
+    if (e > 0) {
+        if (s->str_is_key)
+            key_push(s, (unsigned char)e);
+        s->state = S_STR;
+    }
+    return GO;
+}
+
+static int step_string_u(nb_scan *s, feed *f, unsigned char c)
+{
+    int r = u_step(s, f, c);
+    if (r < 0)
+        return FAIL;
+    if (r) {
+        if (s->str_is_key) {
+            if (s->ucode < 0x80)
+                key_push(s, (unsigned char)s->ucode);
+            else
+                s->key_over = 1; /* non-ASCII: matches no target key */
+        }
+        s->state = S_STR;
+    }
+    return GO;
+}
+
+/* S_TGT: a run of base64 to the decoder, then what ends it */
+static int step_blob(nb_scan *s, feed *f)
+{
+    size_t j = run_end(f->p, f->i, f->n);
+    if (j > f->i && blob_run(s, (const char *)f->p + f->i, j - f->i, s->base + f->i) != NB_SCAN_OK)
+        return STOP;
+    switch (run_stop(f, j)) {
+    case 0:
+        return GO;
+    case -1:
+        return FAIL;
+    case '"':
+        if (blob_end(s, s->base + j) != NB_SCAN_OK)
+            return STOP;
+        f->copying = 1;
+        f->cs = j + 1;
+        value_done(s);
+        return GO;
+    default:
+        s->esc_off = s->base + j;
+        s->state = S_TGT_ESC;
+        return GO;
+    }
+}
+
+/* An escape inside base64: "\/" is '/', "\n" and "\r" are skipped (line
+ * breaks), "\u" decides after its digits; the others cannot be base64. */
+static int step_blob_escape(nb_scan *s, feed *f, unsigned char c)
+{
+    int e = escape_start(s, f, c, S_TGT_U);
+    if (e <= 0)
+        return e < 0 ? FAIL : GO;
+    if (e == '/') {
+        if (blob_char(s, '/') != NB_SCAN_OK)
+            return STOP;
+    } else if (e != '\n' && e != '\r') {
+        set_error(s, NB_SCAN_EBASE64, "invalid escape in base64 data", s->esc_off);
+        return STOP;
+    }
+    s->state = S_TGT;
+    return GO;
+}
+
+static int step_blob_u(nb_scan *s, feed *f, unsigned char c)
+{
+    int r = u_step(s, f, c);
+    if (r < 0)
+        return FAIL;
+    if (r) {
+        if (s->ucode >= 0x80) {
+            set_error(s, NB_SCAN_EBASE64, "invalid base64 character", s->esc_off);
+            return STOP;
+        }
+        if (blob_char(s, (char)s->ucode) != NB_SCAN_OK)
+            return STOP;
+        s->state = S_TGT;
+    }
+    return GO;
+}
+
+/* The number grammar, one step per state. The byte after a number is
+ * looked at again in the state that follows it. */
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int step_num_minus(nb_scan *s, feed *f, unsigned char c)
+{
+    if (!is_digit(c))
+        return fail(f, NB_SCAN_EJSON, "invalid number");
+    s->state = c == '0' ? S_NUM_ZERO : S_NUM_INT;
+    f->i++;
+    return GO;
+}
+
+/* S_NUM_ZERO, S_NUM_INT, S_NUM_FRAC: digits, then '.', an exponent or the end */
+static int step_num_digits(nb_scan *s, feed *f, unsigned char c)
+{
+    if (is_digit(c)) {
+        if (s->state == S_NUM_ZERO)
+            return fail(f, NB_SCAN_EJSON, "invalid number");
+    } else if (c == '.' && s->state != S_NUM_FRAC) {
+        s->state = S_NUM_DOT;
+    } else if (c == 'e' || c == 'E') {
+        s->state = S_NUM_E;
+    } else {
+        value_done(s);
+        return GO;
+    }
+    f->i++;
+    return GO;
+}
+
+static int step_num_dot(nb_scan *s, feed *f, unsigned char c)
+{
+    if (!is_digit(c))
+        return fail(f, NB_SCAN_EJSON, "invalid number");
+    s->state = S_NUM_FRAC;
+    f->i++;
+    return GO;
+}
+
+/* S_NUM_E (a sign may come first), S_NUM_ESIGN */
+static int step_num_e(nb_scan *s, feed *f, unsigned char c)
+{
+    if (s->state == S_NUM_E && (c == '+' || c == '-'))
+        s->state = S_NUM_ESIGN;
+    else if (is_digit(c))
+        s->state = S_NUM_EXP;
+    else
+        return fail(f, NB_SCAN_EJSON, "invalid number");
+    f->i++;
+    return GO;
+}
+
+static int step_num_exp(nb_scan *s, feed *f, unsigned char c)
+{
+    if (!is_digit(c)) {
+        value_done(s);
+        return GO;
+    }
+    f->i++;
+    return GO;
+}
+
+static int step_literal(nb_scan *s, feed *f, unsigned char c)
+{
+    if (c != (unsigned char)s->lit[s->litpos])
+        return fail(f, NB_SCAN_EJSON, "invalid literal");
+    f->i++;
+    if (s->lit[++s->litpos] == '\0')
+        value_done(s);
+    return GO;
+}
+
+static int step_done(feed *f, unsigned char c)
+{
+    if (is_ws(c))
+        return skip(f);
+    return fail(f, NB_SCAN_EJSON, "expected end of body");
+}
+
+static int step(nb_scan *s, feed *f)
+{
+    unsigned char c = f->p[f->i];
+    switch (s->state) {
+    case S_VALUE:
+    case S_ARR_FIRST: return step_value(s, f, c);
+    case S_OBJ_FIRST:
+    case S_OBJ_KEY: return step_key(s, f, c);
+    case S_COLON: return step_colon(s, f, c);
+    case S_AFTER: return step_after(s, f, c);
+    case S_DONE: return step_done(f, c);
+    case S_STR: return step_string(s, f);
+    case S_STR_ESC: return step_string_escape(s, f, c);
+    case S_STR_U: return step_string_u(s, f, c);
+    case S_TGT: return step_blob(s, f);
+    case S_TGT_ESC: return step_blob_escape(s, f, c);
+    case S_TGT_U: return step_blob_u(s, f, c);
+    case S_NUM_MINUS: return step_num_minus(s, f, c);
+    case S_NUM_ZERO:
+    case S_NUM_INT:
+    case S_NUM_FRAC: return step_num_digits(s, f, c);
+    case S_NUM_DOT: return step_num_dot(s, f, c);
+    case S_NUM_E:
+    case S_NUM_ESIGN: return step_num_e(s, f, c);
+    case S_NUM_EXP: return step_num_exp(s, f, c);
+    case S_LIT: return step_literal(s, f, c);
+    default: return STOP; /* S_FAILED: unreachable, s->err is set */
+    }
+}
 
 int nb_scan_feed(nb_scan *s, const char *chunk, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)chunk;
-    size_t i = 0;
-    size_t cs = 0;   /* start of the pending skeleton copy */
-    int copying = 1; /* 0 while inside a blob string */
-    const char *msg = NULL;
-    int code = NB_SCAN_EJSON;
-
+    feed f;
     if (s->err)
         return s->err;
-    if (s->state == S_TGT || s->state == S_TGT_ESC || s->state == S_TGT_U)
-        copying = 0;
-
-    while (i < n) {
-        unsigned char c = p[i];
-        switch (s->state) {
-        case S_VALUE:
-        case S_ARR_FIRST:
-            if (is_ws(c)) {
-                i++;
-                break;
-            }
-            if (c == ']' && s->state == S_ARR_FIRST) {
-                s->depth--;
-                VALUE_DONE();
-                i++;
-                break;
-            }
-            {
-                int kc = s->keyclass;
-                s->keyclass = K_OTHER;
-                switch (c) {
-                case '{':
-                case '[':
-                    if (s->depth >= MAX_DEPTH) {
-                        code = NB_SCAN_ELIMIT;
-                        msg = "nesting too deep";
-                        goto fail;
-                    }
-                    if (c == '{') {
-                        s->stack[s->depth++] =
-                            (unsigned char)(F_OBJ | (kc == K_INLINE ? F_INLINE : 0));
-                        s->state = S_OBJ_FIRST;
-                    } else {
-                        s->stack[s->depth++] = 0;
-                        s->state = S_ARR_FIRST;
-                    }
-                    i++;
-                    break;
-                case '"':
-                    if (kc == K_DATA && s->depth > 0 &&
-                        (s->stack[s->depth - 1] & F_INLINE)) {
-                        if (copying && i > cs &&
-                            skel_append(s, (const char *)p + cs, i - cs, s->base + cs) != NB_SCAN_OK)
-                            return s->err;
-                        copying = 0;
-                        if (blob_begin(s, s->base + i) != NB_SCAN_OK)
-                            return s->err;
-                        s->state = S_TGT;
-                    } else {
-                        s->str_is_key = 0;
-                        s->state = S_STR;
-                    }
-                    i++;
-                    break;
-                case '-':
-                    s->state = S_NUM_MINUS;
-                    i++;
-                    break;
-                case '0':
-                    s->state = S_NUM_ZERO;
-                    i++;
-                    break;
-                case 't':
-                case 'f':
-                case 'n':
-                    s->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-                    s->litpos = 1;
-                    s->state = S_LIT;
-                    i++;
-                    break;
-                default:
-                    if (c >= '1' && c <= '9') {
-                        s->state = S_NUM_INT;
-                        i++;
-                        break;
-                    }
-                    msg = s->state == S_ARR_FIRST ? "expected value or ']'" : "expected value";
-                    goto fail;
-                }
-            }
-            break;
-
-        case S_OBJ_FIRST:
-        case S_OBJ_KEY:
-            if (is_ws(c)) {
-                i++;
-                break;
-            }
-            if (c == '"') {
-                s->str_is_key = 1;
-                s->keylen = 0;
-                s->key_over = 0;
-                s->state = S_STR;
-                i++;
-                break;
-            }
-            if (c == '}' && s->state == S_OBJ_FIRST) {
-                s->depth--;
-                VALUE_DONE();
-                i++;
-                break;
-            }
-            msg = s->state == S_OBJ_FIRST ? "expected key or '}'" : "expected key";
-            goto fail;
-
-        case S_COLON:
-            if (is_ws(c)) {
-                i++;
-                break;
-            }
-            if (c == ':') {
-                s->state = S_VALUE;
-                i++;
-                break;
-            }
-            msg = "expected ':'";
-            goto fail;
-
-        case S_AFTER: {
-            int obj = s->stack[s->depth - 1] & F_OBJ;
-            if (is_ws(c)) {
-                i++;
-                break;
-            }
-            if (c == ',') {
-                s->state = obj ? S_OBJ_KEY : S_VALUE;
-                i++;
-                break;
-            }
-            if (c == (obj ? '}' : ']')) {
-                s->depth--;
-                VALUE_DONE();
-                i++;
-                break;
-            }
-            msg = obj ? "expected ',' or '}'" : "expected ',' or ']'";
-            goto fail;
-        }
-
-        case S_DONE:
-            if (is_ws(c)) {
-                i++;
-                break;
-            }
-            msg = "expected end of body";
-            goto fail;
-
-        case S_STR: {
-            size_t j = run_end(p, i, n);
-            if (s->str_is_key) {
-                size_t k;
-                for (k = i; k < j; k++)
-                    key_push(s, p[k]);
-            }
-            i = j;
-            if (i == n)
-                break;
-            c = p[i];
-            if (c == '"') {
-                if (s->str_is_key) {
-                    s->keyclass = classify_key(s);
-                    s->state = S_COLON;
-                } else {
-                    VALUE_DONE();
-                }
-            } else if (c == '\\') {
-                s->state = S_STR_ESC;
-            } else {
-                msg = "control character in string";
-                goto fail;
-            }
-            i++;
-            break;
-        }
-
-        case S_STR_ESC: {
-            static const char esc_in[] = "\"\\/bfnrt";
-            static const char esc_out[] = "\"\\/\b\f\n\r\t";
-            const char *e;
-            if (c == 'u') {
-                s->ucount = 0;
-                s->ucode = 0;
-                s->state = S_STR_U;
-                i++;
-                break;
-            }
-            e = c ? strchr(esc_in, c) : NULL;
-            if (!e) {
-                msg = "invalid escape";
-                goto fail;
-            }
-            if (s->str_is_key)
-                key_push(s, (unsigned char)esc_out[e - esc_in]);
-            s->state = S_STR;
-            i++;
-            break;
-        }
-
-        case S_STR_U: {
-            int h = hexval(c);
-            if (h < 0) {
-                msg = "invalid \\u escape";
-                goto fail;
-            }
-            s->ucode = s->ucode << 4 | (unsigned)h;
-            if (++s->ucount == 4) {
-                if (s->str_is_key) {
-                    if (s->ucode < 0x80)
-                        key_push(s, (unsigned char)s->ucode);
-                    else
-                        s->key_over = 1; /* non-ASCII: matches no target key */
-                }
-                s->state = S_STR;
-            }
-            i++;
-            break;
-        }
-
-        case S_TGT: {
-            size_t j = run_end(p, i, n);
-            if (j > i && blob_run(s, (const char *)p + i, j - i, s->base + i) != NB_SCAN_OK)
-                return s->err;
-            i = j;
-            if (i == n)
-                break;
-            c = p[i];
-            if (c == '"') {
-                if (blob_end(s, s->base + i) != NB_SCAN_OK)
-                    return s->err;
-                copying = 1;
-                cs = i + 1;
-                VALUE_DONE();
-            } else if (c == '\\') {
-                s->esc_off = s->base + i;
-                s->state = S_TGT_ESC;
-            } else {
-                msg = "control character in string";
-                goto fail;
-            }
-            i++;
-            break;
-        }
-
-        case S_TGT_ESC:
-            switch (c) {
-            case '/':
-                if (blob_char(s, '/') != NB_SCAN_OK)
-                    return s->err;
-                s->state = S_TGT;
-                break;
-            case 'n':
-            case 'r':
-                s->state = S_TGT;
-                break;
-            case 'u':
-                s->ucount = 0;
-                s->ucode = 0;
-                s->state = S_TGT_U;
-                break;
-            case '"':
-            case '\\':
-            case 'b':
-            case 'f':
-            case 't':
-                code = NB_SCAN_EBASE64;
-                msg = "invalid escape in base64 data";
-                return set_error(s, code, msg, s->esc_off);
-            default:
-                msg = "invalid escape";
-                goto fail;
-            }
-            i++;
-            break;
-
-        case S_TGT_U: {
-            int h = hexval(c);
-            if (h < 0) {
-                msg = "invalid \\u escape";
-                goto fail;
-            }
-            s->ucode = s->ucode << 4 | (unsigned)h;
-            if (++s->ucount == 4) {
-                if (s->ucode >= 0x80)
-                    return set_error(s, NB_SCAN_EBASE64, "invalid base64 character",
-                                     s->esc_off);
-                if (blob_char(s, (char)s->ucode) != NB_SCAN_OK)
-                    return s->err;
-                s->state = S_TGT;
-            }
-            i++;
-            break;
-        }
-
-        case S_NUM_MINUS:
-            if (c == '0') {
-                s->state = S_NUM_ZERO;
-            } else if (c >= '1' && c <= '9') {
-                s->state = S_NUM_INT;
-            } else {
-                msg = "invalid number";
-                goto fail;
-            }
-            i++;
-            break;
-
-        case S_NUM_ZERO:
-        case S_NUM_INT:
-        case S_NUM_FRAC:
-            if (c >= '0' && c <= '9') {
-                if (s->state == S_NUM_ZERO) {
-                    msg = "invalid number";
-                    goto fail;
-                }
-                i++;
-            } else if (c == '.' && s->state != S_NUM_FRAC) {
-                s->state = S_NUM_DOT;
-                i++;
-            } else if (c == 'e' || c == 'E') {
-                s->state = S_NUM_E;
-                i++;
-            } else {
-                VALUE_DONE(); /* c is looked at again in the new state */
-            }
-            break;
-
-        case S_NUM_DOT:
-            if (c >= '0' && c <= '9') {
-                s->state = S_NUM_FRAC;
-                i++;
-                break;
-            }
-            msg = "invalid number";
-            goto fail;
-
-        case S_NUM_E:
-            if (c == '+' || c == '-') {
-                s->state = S_NUM_ESIGN;
-                i++;
-                break;
-            }
-            /* fall through */
-        case S_NUM_ESIGN:
-            if (c >= '0' && c <= '9') {
-                s->state = S_NUM_EXP;
-                i++;
-                break;
-            }
-            msg = "invalid number";
-            goto fail;
-
-        case S_NUM_EXP:
-            if (c >= '0' && c <= '9')
-                i++;
-            else
-                VALUE_DONE();
-            break;
-
-        case S_LIT:
-            if (c != (unsigned char)s->lit[s->litpos]) {
-                msg = "invalid literal";
-                goto fail;
-            }
-            i++;
-            if (s->lit[++s->litpos] == '\0')
-                VALUE_DONE();
-            break;
-
-        default: /* S_FAILED: unreachable, s->err is set */
+    f.p = (const unsigned char *)chunk;
+    f.n = n;
+    f.i = 0;
+    f.cs = 0;
+    f.copying = !(s->state == S_TGT || s->state == S_TGT_ESC || s->state == S_TGT_U);
+    f.code = NB_SCAN_EJSON;
+    f.msg = NULL;
+    while (f.i < n) {
+        int r = step(s, &f);
+        if (r == STOP)
             return s->err;
+        if (r == FAIL) {
+            /* a skeleton-limit error earlier in this chunk comes first */
+            if (flush_pending(s, f.p, f.copying, f.cs, f.i) != NB_SCAN_OK)
+                return s->err;
+            return set_error(s, f.code, f.msg, s->base + f.i);
         }
     }
-
-    if (copying && n > cs && skel_append(s, (const char *)p + cs, n - cs, s->base + cs) != NB_SCAN_OK)
+    if (flush_pending(s, f.p, f.copying, f.cs, n) != NB_SCAN_OK)
         return s->err;
     s->base += n;
     return NB_SCAN_OK;
-
-fail:
-    /* a skeleton-limit error earlier in this chunk comes first */
-    if (copying && i > cs && skel_append(s, (const char *)p + cs, i - cs, s->base + cs) != NB_SCAN_OK)
-        return s->err;
-    return set_error(s, code, msg, s->base + i);
 }
 
 int nb_scan_finish(nb_scan *s)

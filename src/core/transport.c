@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* mremap, eventfd */
 #include "transport.h"
 #include "b64.h"
+#include "blob.h"
 #include "fsutil.h"
 #include "scan.h"
 #include "sse.h"
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -140,70 +140,6 @@ int nb_transport_global_init(void)
 
 /* ------------------------------------------------------------------ types */
 
-/* Blob memory is an anonymous mapping grown with mremap: growing never
- * copies the bytes received so far (realloc of a big block may). The data
- * starts NB_BLOB_LEAD bytes into the mapping and at least one byte is
- * spare after it, so a caller adopting the mapping (nb_xfer_blob_adopt)
- * can put a header before the bytes and a terminator after them. */
-typedef struct nb_map {
-    uint8_t *p;      /* mapping; the data is at p + NB_BLOB_LEAD */
-    size_t len, cap; /* data length; mapping length */
-} nb_map;
-
-static int map_add(nb_map *m, const uint8_t *src, size_t n)
-{
-    const size_t extra = NB_BLOB_LEAD + 1;
-    if (n > SIZE_MAX - m->len - extra) return -1;
-    if (m->len + n + extra > m->cap) {
-        /* The first mapping reserves 64 MiB of address space (no memory
-         * until touched; MAP_NORESERVE): enough for a 4K image without a
-         * remap, and a multiple of 2 MiB, so the kernel can align it and
-         * back it with huge pages (a few faults instead of thousands). */
-        size_t cap = m->cap ? m->cap : (size_t)64 << 20;
-        void *np;
-        while (cap < m->len + n + extra) {
-            if (cap > SIZE_MAX / 2) return -1;
-            cap *= 2;
-        }
-        if (m->p) {
-            np = mremap(m->p, m->cap, cap, MREMAP_MAYMOVE);
-        } else {
-            np = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
-#ifdef MADV_HUGEPAGE
-            if (np != MAP_FAILED) madvise(np, cap, MADV_HUGEPAGE);
-#endif
-        }
-        if (np == MAP_FAILED) return -1;
-        m->p = np;
-        m->cap = cap;
-    }
-    memcpy(m->p + NB_BLOB_LEAD + m->len, src, n);
-    m->len += n;
-    return 0;
-}
-
-static void map_free(nb_map *m)
-{
-    if (m->p) munmap(m->p, m->cap);
-    m->p = NULL;
-    m->len = m->cap = 0;
-}
-
-typedef struct nb_blob {
-    nb_map mem;      /* memory mode */
-    char *path;      /* file mode: temp path (owned unless taken) */
-    int fd;          /* file mode: open while being written */
-    int taken;       /* path or data handed to the caller */
-    uint64_t bytes;
-} nb_blob;
-
-/* A set of blobs: a response's, or one stream event's. */
-struct nb_blobs {
-    nb_blob *v;
-    unsigned n, cap;
-};
-
 /* One stream event (SSE) whose JSON ended: its skeleton and its blobs.
  * Made by the worker, queued on the transfer (e->mu), then the caller's. */
 struct nb_event {
@@ -217,8 +153,10 @@ typedef struct nb_upseg {
     nb_seg_kind kind;
     const char *ptr;
     size_t len;       /* raw length */
+    nb_blobmem *mem;  /* the blob ptr lies in (a reference), or NULL */
     char *path;
     int fd;
+    uint64_t offset;   /* FILE_RANGE: first byte of the range */
     uint64_t raw_size; /* raw bytes (file size for files) */
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
@@ -235,7 +173,8 @@ typedef enum nb_stream_mode {
     STREAM_NO = 0,    /* not a stream */
     STREAM_UNSEEN,    /* a stream was asked for; no body byte yet */
     STREAM_SSE,       /* the body is SSE */
-    STREAM_PLAIN      /* the body is plain JSON after all (some gateways) */
+    STREAM_PLAIN,     /* the body is plain JSON after all (some gateways) */
+    STREAM_JSONL      /* JSON Lines: each line an event (batch results) */
 } nb_stream_mode;
 
 struct nb_xfer {
@@ -273,6 +212,8 @@ struct nb_xfer {
     uint64_t body_bytes, max_body;
     char *blob_dir;
     int flush_blobs;
+    int empty_ok;        /* opts.empty_ok */
+    int jsonl_open;      /* JSON Lines (sse == 4): the current line has content */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
     nb_stream_mode sse;
     nb_sse *sse_parser;
@@ -294,6 +235,11 @@ struct nb_xfer {
     double t_published;       /* progress last written under e->mu (worker) */
     curl_off_t w_ulnow, w_ultotal, w_dlnow, w_dltotal; /* latest seen (worker);
                                * published at most every NB_PUBLISH_S, and by finish() */
+    char **tmps;              /* output= temp files made (e->mu; see temp_create) */
+    size_t ntmps, captmps;
+    int files_dropped;        /* nb_xfer_drop_files was called: make no more (e->mu) */
+    int phase_told;           /* the phase the caller was last woken for (e->mu) */
+    double t_told;            /* when it was last woken for byte counts (e->mu) */
 };
 
 /* Workers of engines made through one group (a Lua state: the binding
@@ -342,6 +288,7 @@ struct nb_engine {
     int nfd_r, nfd_w;
     int signaled;
     int work; /* post_work(): atomic */
+    unsigned long progress_seq, progress_seq_seen; /* progress worth telling; as of the last perform() */
 };
 
 /* ------------------------------------------------------------------ groups */
@@ -671,6 +618,7 @@ static void all_unlink(nb_engine *e, nb_xfer *x)
 }
 
 static void finish(nb_xfer *x, nb_kind kind, const char *msg);
+static int sse_event_end(void *ud);
 
 /* Deletes the files queued by nb_engine_replace_file (outside the lock:
  * freeing a big file's pages takes time). */
@@ -819,36 +767,10 @@ void nb_engine_settle(nb_engine *e)
 
 /* ------------------------------------------------------------------ outcome */
 
-static void close_blob_files(nb_xfer *x)
-{
-    unsigned i;
-    for (i = 0; i < x->blobs.n; i++)
-        if (x->blobs.v[i].fd >= 0) {
-            close(x->blobs.v[i].fd);
-            x->blobs.v[i].fd = -1;
-        }
-}
-
-/* Frees a blob set: closes files, deletes temp files not taken, unmaps. */
-static void blobs_free(nb_blobs *bs)
-{
-    unsigned i;
-    for (i = 0; i < bs->n; i++) {
-        nb_blob *b = &bs->v[i];
-        if (b->fd >= 0) close(b->fd);
-        if (b->path && !b->taken) unlink(b->path);
-        free(b->path);
-        map_free(&b->mem);
-    }
-    free(bs->v);
-    bs->v = NULL;
-    bs->n = bs->cap = 0;
-}
-
 void nb_event_free(nb_event *ev)
 {
     if (!ev) return;
-    blobs_free(&ev->blobs);
+    nb_blobs_free(&ev->blobs);
     free(ev->skeleton);
     free(ev);
 }
@@ -874,7 +796,7 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
     attached = x->attached;
     unlock(e);
     if (e && attached) curl_multi_remove_handle(e->multi, x->easy);
-    close_blob_files(x);
+    nb_blobs_close_files(&x->blobs);
     close_upload_files(x);
     lock(e);
     x->attached = 0;
@@ -1001,10 +923,23 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     } else if (x->mode == BODY_SCAN && x->sse == STREAM_UNSEEN) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
+    } else if (x->mode == BODY_SCAN && x->sse == STREAM_JSONL) {
+        /* JSON Lines: a last line without its newline ends here */
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) {
+                finish(x, x->abort_kind != NB_OK ? x->abort_kind : NB_KIND_INVALID_RESPONSE, x->msg);
+                return;
+            }
+        }
     } else if (x->mode == BODY_SCAN) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
+            if (x->empty_ok) {
+                finish(x, NB_OK, "");
+                return;
+            }
             finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
             return;
         }
@@ -1036,9 +971,10 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         return running;
     }
     pthread_mutex_lock(&e->mu);
-    if (!e->done_head && e->event_seq == e->event_seq_seen) {
-        /* until a transfer finishes or a stream event arrives; with nothing
-         * in flight this is a plain sleep (retry back-off waits here) */
+    if (!e->done_head && e->event_seq == e->event_seq_seen && e->progress_seq == e->progress_seq_seen) {
+        /* until a transfer finishes, a stream event arrives or progress
+         * moved (see on_xferinfo); with nothing in flight this is a plain
+         * sleep (retry back-off waits here) */
         struct timespec ts;
         clock_gettime(NB_COND_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
@@ -1050,6 +986,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
     e->event_seq_seen = e->event_seq;
+    e->progress_seq_seen = e->progress_seq;
     running = e->running_seen = e->running;
     pthread_mutex_unlock(&e->mu);
     return running;
@@ -1191,97 +1128,86 @@ out:
 
 /* ------------------------------------------------------------------ blobs (scanner sink) */
 
+/* Worker: nb_mkstemp for an output= blob, under e->mu, so that
+ * nb_xfer_drop_files (the caller's thread) deletes every file made; once
+ * it was called, none is made (-1, errno ECANCELED). blob.h nb_blob_mkfile. */
+static int temp_create(void *ud, char *path)
+{
+    nb_xfer *x = ud;
+    nb_engine *e = x->engine;
+    int fd = -1, saved;
+    if (e) lock(e);
+    if (x->files_dropped) {
+        errno = ECANCELED;
+    } else if (x->ntmps == x->captmps) {
+        size_t nc = x->captmps ? x->captmps * 2 : 4;
+        char **np = realloc(x->tmps, nc * sizeof *np);
+        if (np) {
+            x->tmps = np;
+            x->captmps = nc;
+        } else {
+            errno = ENOMEM;
+        }
+    }
+    if (!x->files_dropped && x->ntmps < x->captmps && (fd = nb_mkstemp(path)) >= 0) {
+        char *copy = str_dup(path);
+        if (copy) {
+            x->tmps[x->ntmps++] = copy;
+        } else {
+            close(fd);
+            unlink(path);
+            fd = -1;
+            errno = ENOMEM;
+        }
+    }
+    saved = errno;
+    if (e) unlock(e);
+    errno = saved;
+    return fd;
+}
+
+/* The blob code (blob.c) writes; a failure aborts the transfer with its
+ * message: NB_KIND_IO, or NB_KIND_MEMORY when memory ran out. */
+static int sink_fail(nb_xfer *x, int rc)
+{
+    if (rc == NB_BLOB_OK) return 0;
+    x->abort_kind = rc == NB_BLOB_ENOMEM ? NB_KIND_MEMORY : NB_KIND_IO;
+    return 1;
+}
+
 static int sink_begin(void *ud, unsigned idx)
 {
     nb_xfer *x = ud;
-    nb_blob *b;
-    if (idx != x->blobs.n) return 1;
-    if (x->blobs.n == x->blobs.cap) {
-        unsigned nc = x->blobs.cap ? x->blobs.cap * 2 : 4;
-        nb_blob *nbp = realloc(x->blobs.v, nc * sizeof *nbp);
-        if (!nbp) return 1;
-        x->blobs.v = nbp;
-        x->blobs.cap = nc;
-    }
-    b = &x->blobs.v[x->blobs.n++];
-    memset(b, 0, sizeof *b);
-    b->fd = -1;
-    if (x->blob_dir) {
-        size_t n = strlen(x->blob_dir) + 32;
-        b->path = malloc(n);
-        if (!b->path) return 1;
-        snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
-        b->fd = nb_mkstemp(b->path); /* 0666 & ~umask, close-on-exec */
-        if (b->fd < 0) {
-            snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
-                     x->blob_dir, strerror(errno));
-            free(b->path);
-            b->path = NULL;
-            x->abort_kind = NB_KIND_IO;
-            return 1;
-        }
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_begin(&x->blobs, idx, x->blob_dir, temp_create, x, x->msg,
+                                       sizeof x->msg));
 }
 
 static int sink_data(void *ud, unsigned idx, const uint8_t *p, size_t n)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs.v[idx];
-    b->bytes += n;
-    if (b->fd >= 0) {
-        while (n > 0) {
-            ssize_t w = write(b->fd, p, n);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
-                x->abort_kind = NB_KIND_IO;
-                return 1;
-            }
-            p += w;
-            n -= (size_t)w;
-        }
-        return 0;
-    }
-    if (map_add(&b->mem, p, n)) {
-        snprintf(x->msg, sizeof x->msg, "out of memory");
-        x->abort_kind = NB_KIND_TOO_LARGE;
-        return 1;
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_write(&x->blobs, idx, p, n, x->msg, sizeof x->msg));
 }
 
 static int sink_end(void *ud, unsigned idx, uint64_t total)
 {
     nb_xfer *x = ud;
-    nb_blob *b = &x->blobs.v[idx];
     (void)total;
-    if (b->fd >= 0) {
-#ifdef SYNC_FILE_RANGE_WRITE
-        /* start writeback here, on the worker: a rename over an existing
-         * file (output=) would otherwise make ext4 allocate and submit the
-         * whole file inside the caller's rename(2) */
-        if (x->flush_blobs) sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-#endif
-        if (close(b->fd) != 0) {
-            b->fd = -1;
-            snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", b->path, strerror(errno));
-            x->abort_kind = NB_KIND_IO;
-            return 1;
-        }
-        b->fd = -1;
-    }
-    return 0;
+    return sink_fail(x, nb_blobs_end(&x->blobs, idx, x->flush_blobs, x->msg, sizeof x->msg));
 }
 
 /* ------------------------------------------------------------------ stream events (SSE sink) */
 
 /* The scanner failed on x's body (or, streaming, on the current event). */
-static void scan_failed(nb_xfer *x)
+static void scan_failed(nb_xfer *x, int rc)
 {
     uint64_t off = 0;
     const char *em = nb_scan_error(x->scan, &off);
     if (x->abort_kind != NB_OK) return; /* a blob sink aborted: its message stands */
+    if (rc == NB_SCAN_ENOMEM) {
+        snprintf(x->msg, sizeof x->msg, "out of memory scanning the response");
+        x->abort_kind = NB_KIND_MEMORY;
+        return;
+    }
     if (x->sse == STREAM_SSE)
         snprintf(x->msg, sizeof x->msg, "stream event %llu: %s at byte %llu",
                  (unsigned long long)nb_sse_events(x->sse_parser) + 1, em ? em : "malformed JSON",
@@ -1295,8 +1221,9 @@ static void scan_failed(nb_xfer *x)
 static int sse_data(void *ud, const char *p, size_t n)
 {
     nb_xfer *x = ud;
-    if (nb_scan_feed(x->scan, p, n) != NB_SCAN_OK) {
-        scan_failed(x);
+    int rc = nb_scan_feed(x->scan, p, n);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return 1;
     }
     return 0;
@@ -1311,8 +1238,9 @@ static int sse_event_end(void *ud)
     nb_event *ev;
     const char *sk;
     size_t len;
-    if (nb_scan_finish(x->scan) != NB_SCAN_OK) {
-        scan_failed(x);
+    int rc = nb_scan_finish(x->scan);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return 1;
     }
     sk = nb_scan_skeleton(x->scan, &len);
@@ -1321,7 +1249,7 @@ static int sse_event_end(void *ud)
     if (!ev || !ev->skeleton) {
         free(ev);
         snprintf(x->msg, sizeof x->msg, "out of memory");
-        x->abort_kind = NB_KIND_TOO_LARGE;
+        x->abort_kind = NB_KIND_MEMORY;
         return 1;
     }
     memcpy(ev->skeleton, sk, len);
@@ -1343,14 +1271,29 @@ static int sse_event_end(void *ud)
     return 0;
 }
 
-/* (e->mu held) where x stands */
-static nb_phase phase_of(const nb_xfer *x)
+/* JSON Lines (sse == 4): every non-blank line goes to the scanner and ends
+ * as an event. 0, or -1 (message set). */
+static int jsonl_feed(nb_xfer *x, const char *p, size_t len)
 {
-    if (x->done) return NB_PHASE_DONE;
-    if (x->dlnow > 0) return NB_PHASE_DOWNLOADING;
-    if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) return NB_PHASE_WAITING;
-    if (x->ulnow > 0) return NB_PHASE_UPLOADING;
-    return NB_PHASE_CONNECTING;
+    while (len > 0) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        const char *q = p;
+        if (!x->jsonl_open)
+            while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q < p + n) {
+            x->jsonl_open = 1;
+            if (sse_data(x, q, (size_t)(p + n - q))) return -1;
+        }
+        if (!nl) break;
+        if (x->jsonl_open) {
+            x->jsonl_open = 0;
+            if (sse_event_end(x)) return -1;
+        }
+        p = nl + 1;
+        len -= n + 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ libcurl callbacks */
@@ -1368,9 +1311,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 /* 2xx body bytes: to the SSE parser (streams) or the scanner. 0 or -1. */
 static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
 {
+    int rc;
     if (x->sse == STREAM_SSE) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
-    if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
-        scan_failed(x);
+    rc = nb_scan_feed(x->scan, p, len);
+    if (rc != NB_SCAN_OK) {
+        scan_failed(x, rc);
         return -1;
     }
     return 0;
@@ -1392,7 +1337,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             x->scan = nb_scan_new(&sink, 0);
             if (!x->scan) {
                 snprintf(x->msg, sizeof x->msg, "out of memory");
-                x->abort_kind = NB_KIND_TOO_LARGE;
+                x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
             x->mode = BODY_SCAN;
@@ -1411,11 +1356,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         size_t room = x->raw_body.len < NB_RAW_BODY_CAP ? NB_RAW_BODY_CAP - x->raw_body.len : 0;
         if (buf_add(&x->raw_body, p, len < room ? len : room)) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
-            x->abort_kind = NB_KIND_TOO_LARGE;
+            x->abort_kind = NB_KIND_MEMORY;
             return 0;
         }
         return len;
     }
+    if (x->sse == STREAM_JSONL) return jsonl_feed(x, p, len) == 0 ? total : 0;
     if (x->sse == STREAM_UNSEEN) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
@@ -1435,7 +1381,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             x->sse_parser = nb_sse_new(&ss);
             if (!x->sse_parser) {
                 snprintf(x->msg, sizeof x->msg, "out of memory");
-                x->abort_kind = NB_KIND_TOO_LARGE;
+                x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
             x->sse = STREAM_SSE;
@@ -1450,7 +1396,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 #define NB_PROGRESS_NOTIFY_S 0.1
 #define NB_PUBLISH_S 0.01
 
-/* socket(2) for libcurl, to tell a full fd table from a network failure */
+/* socket(2) for libcurl: close-on-exec (atomically where the system has
+ * SOCK_CLOEXEC), so a child the host spawns inherits no connection; and a
+ * failure recorded, to tell a full fd table from a network failure */
 static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     nb_xfer *x = ud;
@@ -1466,17 +1414,45 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
     return fd;
 }
 
+/* (e->mu held, or no worker) The phase x is in. */
+static nb_phase phase_of(const nb_xfer *x)
+{
+    if (x->done) return NB_PHASE_DONE;
+    if (x->dlnow > 0) return NB_PHASE_DOWNLOADING;
+    if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) return NB_PHASE_WAITING;
+    if (x->ulnow > 0) return NB_PHASE_UPLOADING;
+    return NB_PHASE_CONNECTING;
+}
+
+#define NB_PROGRESS_TELL_S 0.1 /* byte counts wake a waiting caller at most 10 times a second */
+
+/* (e->mu held) Wakes a caller waiting in nb_engine_perform when x changed
+ * phase, or its byte counts moved and the last wake-up is 0.1 s old. */
+static void tell_progress(nb_engine *e, nb_xfer *x, int moved, double now)
+{
+    int phase = (int)phase_of(x);
+    if (phase == x->phase_told && !(moved && now - x->t_told >= NB_PROGRESS_TELL_S)) return;
+    x->phase_told = phase;
+    x->t_told = now;
+    e->progress_seq++;
+    pthread_cond_broadcast(&e->cv);
+}
+
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     nb_xfer *x = ud;
     double now = nb_now();
     int stalled = 0, moved = dlnow != x->w_dlnow || ulnow != x->w_ulnow;
+    /* stall_timeout counts silence only while bytes are expected: during
+     * the upload, and once the response body has begun; the wait for its
+     * first byte (the model at work) is bounded by timeout alone */
+    int expecting = dlnow > 0 || (uint64_t)ulnow < x->upload_total;
     x->w_dlnow = dlnow;
     x->w_ulnow = ulnow;
     x->w_dltotal = dltotal;
     x->w_ultotal = ultotal;
-    if (moved) x->t_active = now;
+    if (moved || !expecting) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     /* libcurl calls this often while nothing moves: take the lock (which
      * the caller's poll only tries) only when there is news */
@@ -1502,6 +1478,7 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
             notify(x->engine);
         }
     }
+    tell_progress(x->engine, x, 1, now);
     unlock(x->engine);
 out:
     if (stalled) {
@@ -1605,6 +1582,22 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             room -= k;
             continue;
         }
+        if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t left = s->raw_size - x->cur_off;
+            size_t k = left < room ? (size_t)left : room;
+            ssize_t r = pread(s->fd, buf + out, k, (off_t)(s->offset + x->cur_off));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                snprintf(x->msg, sizeof x->msg, "cannot read %s: %s", s->path,
+                         r < 0 ? strerror(errno) : "file shrank during upload");
+                x->abort_kind = NB_KIND_IO;
+                return CURL_READFUNC_ABORT;
+            }
+            x->cur_off += (uint64_t)r;
+            out += (size_t)r;
+            room -= (size_t)r;
+            continue;
+        }
         if (stage_b64(x, s)) return x->body_gone ? body_gone(x) : CURL_READFUNC_ABORT;
     }
     return out;
@@ -1634,6 +1627,7 @@ static void xfer_release(nb_xfer *x)
     for (j = 0; j < x->nsegs; j++) {
         if (x->segs[j].fd >= 0) close(x->segs[j].fd);
         free(x->segs[j].path);
+        nb_blobmem_release(x->segs[j].mem);
     }
     free(x->segs);
     free(x->stage);
@@ -1642,12 +1636,14 @@ static void xfer_release(nb_xfer *x)
     nb_sse_free(x->sse_parser);
     free(x->raw_body.p);
     free(x->headers.p);
-    blobs_free(&x->blobs);
+    nb_blobs_free(&x->blobs);
     while (x->ev_head) {
         nb_event *ev = x->ev_head;
         x->ev_head = ev->next;
         nb_event_free(ev);
     }
+    for (j = 0; j < x->ntmps; j++) free(x->tmps[j]);
+    free(x->tmps);
     free(x->blob_dir);
     free(x);
 }
@@ -1691,22 +1687,6 @@ void nb_xfer_free(nb_xfer *x)
     if (last) engine_destroy(e);
 }
 
-/* libcurl's sockets, opened close-on-exec (atomically where the system has
- * SOCK_CLOEXEC), so a child the host spawns inherits no connection. */
-static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    curl_socket_t fd;
-    (void)ud;
-    (void)purpose;
-#ifdef SOCK_CLOEXEC
-    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-#else
-    fd = socket(a->family, a->socktype, a->protocol);
-    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
-#endif
-    return fd < 0 ? CURL_SOCKET_BAD : fd;
-}
-
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
                           size_t errlen)
 {
@@ -1720,6 +1700,7 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
         s->kind = o->segs[i].kind;
         s->ptr = o->segs[i].ptr;
         s->len = o->segs[i].len;
+        if (o->segs[i].mem) s->mem = nb_blobmem_retain(o->segs[i].mem);
         if (s->kind == NB_SEG_B64_FILE) {
             s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
             if (!s->path) goto oom;
@@ -1730,6 +1711,22 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
                 return -1;
             }
             s->wire = nb_b64_encoded_len((size_t)s->raw_size);
+        } else if (s->kind == NB_SEG_FILE_RANGE) {
+            uint64_t size = 0;
+            s->offset = o->segs[i].offset;
+            s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
+            if (!s->path) goto oom;
+            s->fd = nb_open_regular(s->path, &size, err, errlen);
+            if (s->fd < 0) {
+                *kind = NB_KIND_IO;
+                return -1;
+            }
+            if (s->offset > size || s->len > size - s->offset) {
+                *kind = NB_KIND_IO;
+                snprintf(err, errlen, "cannot read %s: shorter than the range to send", s->path);
+                return -1;
+            }
+            s->raw_size = s->wire = s->len;
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1768,7 +1765,8 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
-    x->sse = o->stream ? STREAM_UNSEEN : STREAM_NO;
+    x->empty_ok = o->empty_ok;
+    x->sse = o->jsonl ? STREAM_JSONL : o->stream ? STREAM_UNSEEN : STREAM_NO;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1785,7 +1783,6 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1826,6 +1823,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    if (o->method) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
     if (o->nsegs > 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_total);
@@ -1859,6 +1857,27 @@ oom:
 fail:
     xfer_release(x);
     return NULL;
+}
+
+void nb_xfer_drop_files(nb_xfer *x)
+{
+    nb_engine *e = x->engine;
+    char **list;
+    size_t i, n;
+    if (e && forked(e)) return; /* the parent's files */
+    if (e) lock(e);
+    x->files_dropped = 1;
+    list = x->tmps;
+    n = x->ntmps;
+    x->tmps = NULL;
+    x->ntmps = x->captmps = 0;
+    if (e) unlock(e);
+    /* a file the worker still writes goes on to an unlinked inode */
+    for (i = 0; i < n; i++) {
+        unlink(list[i]);
+        free(list[i]);
+    }
+    free(list);
 }
 
 void nb_xfer_cancel(nb_xfer *x)
@@ -1930,65 +1949,13 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len)
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == BODY_SCAN && x->sse != STREAM_SSE; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == STREAM_SSE; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x)
+{
+    return x->mode == BODY_SCAN && x->sse != STREAM_SSE && x->sse != STREAM_JSONL;
+}
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == STREAM_SSE || x->sse == STREAM_JSONL; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
-unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }
-
-const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len)
-{
-    *len = 0;
-    if (i >= bs->n || bs->v[i].path || bs->v[i].taken) return NULL;
-    *len = bs->v[i].mem.len;
-    return bs->v[i].mem.p ? bs->v[i].mem.p + NB_BLOB_LEAD : (const uint8_t *)"";
-}
-
-void nb_blobs_drop(nb_blobs *bs, unsigned i)
-{
-    if (i >= bs->n || bs->v[i].path) return;
-    map_free(&bs->v[i].mem);
-    bs->v[i].taken = 1;
-}
-
-int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap)
-{
-    nb_blob *b;
-    if (i >= bs->n || bs->v[i].path || bs->v[i].taken || !bs->v[i].mem.p) return -1;
-    b = &bs->v[i];
-    {
-        /* give back the address space reserved beyond the data (64 MiB
-         * at least): an adopted string may live long */
-        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-        size_t need = (NB_BLOB_LEAD + b->mem.len + 1 + pg - 1) / pg * pg;
-        if (need < b->mem.cap && mremap(b->mem.p, b->mem.cap, need, 0) != MAP_FAILED) b->mem.cap = need;
-    }
-    *data = b->mem.p + NB_BLOB_LEAD;
-    *len = b->mem.len;
-    *base = b->mem.p;
-    *cap = b->mem.cap;
-    b->mem.p = NULL; /* the caller's now */
-    b->mem.len = b->mem.cap = 0;
-    b->taken = 1;
-    return 0;
-}
-
-void nb_blob_release(void *base, size_t cap)
-{
-    if (base) munmap(base, cap);
-}
-
-const char *nb_blobs_path(const nb_blobs *bs, unsigned i)
-{
-    if (i >= bs->n) return NULL;
-    return bs->v[i].path;
-}
-
-void nb_blobs_take_path(nb_blobs *bs, unsigned i)
-{
-    if (i < bs->n && bs->v[i].path) bs->v[i].taken = 1;
-}
-
 /* ------------------------------------------------------------------ stream events */
 
 nb_event *nb_xfer_next_event(nb_xfer *x, int wait)

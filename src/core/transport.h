@@ -3,9 +3,10 @@
  * non-blocking perform() call. No Lua.
  *
  * A transfer (nb_xfer) POSTs a body assembled from segments (literal bytes,
- * bytes to base64-encode on the fly, or a file to base64-encode on the fly,
- * so a request with many big reference images is never held encoded in
- * memory) and receives the response:
+ * bytes to base64-encode on the fly, a file to base64-encode on the fly, so
+ * a request with many big reference images is never held encoded in memory,
+ * or a byte range of a file sent as is, for resumable uploads) and receives
+ * the response:
  *   - 2xx: through the streaming scanner (scan.h); each inlineData.data blob
  *     is decoded into its own memory buffer, or, when blob_dir is set,
  *     straight into its own temporary file in blob_dir;
@@ -37,8 +38,11 @@
  *     on it or its transfers touches nothing of the parent's (no lock, no
  *     connection, no file): what it holds is leaked in the child.
  *   - Segment bytes (NB_SEG_BYTES, NB_SEG_B64) are BORROWED: they must stay
- *     valid and unchanged until the transfer is done or freed. Every string
- *     in nb_xfer_opts except segment bytes is copied.
+ *     valid and unchanged until the transfer is done or freed; or, when the
+ *     segment names the blob they lie in (nb_seg.mem), the transfer holds
+ *     a reference to that blob (blob.h) from nb_xfer_start() until it is
+ *     freed, and the caller may drop its own at any time. Every string in
+ *     nb_xfer_opts except segment bytes is copied.
  *   - Pointers returned by nb_xfer_* getters are owned by the transfer and
  *     valid until it is freed (or, for blob data, until taken).
  */
@@ -47,6 +51,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "blob.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,21 +66,29 @@ typedef struct nb_xfer nb_xfer;
 typedef enum nb_seg_kind {
     NB_SEG_BYTES = 0, /* send ptr[0..len) as is */
     NB_SEG_B64 = 1,   /* send base64(ptr[0..len)) */
-    NB_SEG_B64_FILE = 2 /* send base64(contents of path) */
+    NB_SEG_B64_FILE = 2, /* send base64(contents of path) */
+    NB_SEG_FILE_RANGE = 3 /* send bytes [offset, offset + len) of path as is
+                           * (read with pread while sending: constant memory;
+                           * a file shorter than offset + len is NB_KIND_IO) */
 } nb_seg_kind;
 
 typedef struct nb_seg {
     nb_seg_kind kind;
     const char *ptr; /* BYTES, B64: borrowed */
-    size_t len;
-    const char *path; /* B64_FILE: copied */
+    size_t len;      /* BYTES, B64, FILE_RANGE: byte count */
+    nb_blobmem *mem;  /* NULL, or the blob ptr lies in: retained while needed */
+    const char *path; /* B64_FILE, FILE_RANGE: copied */
+    uint64_t offset;  /* FILE_RANGE: first byte */
 } nb_seg;
 
 typedef struct nb_xfer_opts {
     const char *url;
+    const char *method;         /* NULL: POST with segments, GET without;
+                                 * else this request method (e.g. "DELETE") */
     const char *const *headers; /* "Name: value" lines, copied */
     size_t nheaders;
-    const nb_seg *segs; /* the request body, in order; nsegs == 0: GET */
+    const nb_seg *segs; /* the request body, in order; nsegs == 0: no body
+                         * (GET unless method says otherwise) */
     size_t nsegs;
     long timeout_ms;         /* whole transfer; 0 = none */
     long connect_timeout_ms; /* 0 = libcurl default */
@@ -85,6 +99,13 @@ typedef struct nb_xfer_opts {
                               * ends (a blob that will be renamed over an
                               * existing file: ext4 would otherwise flush it
                               * inside the caller's rename) */
+    int empty_ok;            /* 1: a 2xx with an empty body is a success with
+                              * an empty skeleton (service calls answered by
+                              * headers alone, e.g. resumable uploads) */
+    int jsonl;               /* 1: a 2xx body is JSON Lines (a batch results
+                              * file): each non-blank line is scanned like a
+                              * whole response and becomes an nb_event, as an
+                              * SSE event does (stream is then ignored) */
     int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
                               * which some gateways send): see nb_event */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
@@ -150,8 +171,10 @@ void nb_engine_free(nb_engine *e);
 int nb_engine_forked(const nb_engine *e);
 
 /* Transfers run on the engine's worker thread. With wait_ms > 0, waits up
- * to wait_ms for a transfer to finish (returns early when one does); with
- * wait_ms <= 0 never blocks. Returns the number of transfers running. */
+ * to wait_ms for a transfer to finish (returns early when one does, when a
+ * stream event arrives, when a transfer changes phase, and when byte counts
+ * moved, at most about 10 times a second per transfer); with wait_ms <= 0
+ * never blocks. Returns the number of transfers running. */
 int nb_engine_perform(nb_engine *e, int wait_ms);
 
 /* Renames src over dst (atomic). If dst was a big file, its old content is
@@ -189,6 +212,13 @@ void nb_xfer_free(nb_xfer *x);
  * is queued for nb_engine_next_done(). No-op when already done. */
 void nb_xfer_cancel(nb_xfer *x);
 
+/* Caller's thread: deletes now every temporary file x made for output=
+ * (not waiting for the worker) and makes it make no more (a transfer that
+ * would need one then fails with NB_KIND_IO). For a transfer being
+ * cancelled or dropped; files handed over with nb_blobs_take_path are
+ * deleted too. */
+void nb_xfer_drop_files(nb_xfer *x);
+
 int nb_xfer_done(const nb_xfer *x);
 /* Fills p; returns 0, or -1 (p untouched) when the engine's worker holds
  * the lock at this instant: progress never makes the caller wait. */
@@ -208,34 +238,16 @@ const char *nb_xfer_body(const nb_xfer *x, size_t *len);
 int nb_xfer_body_is_skeleton(const nb_xfer *x);
 uint64_t nb_xfer_body_bytes(const nb_xfer *x); /* decoded body bytes seen */
 
-int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream */
+int nb_xfer_is_sse(const nb_xfer *x);          /* the 2xx body was an SSE stream
+                                                * (or JSON Lines: opts.jsonl) */
 
-/* ---- blobs: the images of a response (or of one stream event)
- * A set is owned by its transfer (nb_xfer_blobs, valid once done) or by
- * its event (nb_event_blobs); i is 0-based. */
-typedef struct nb_blobs nb_blobs;
+/* ---- blobs: the images of a response (or of one stream event): a set
+ * (blob.h) owned by its transfer (nb_xfer_blobs, valid once done) or by its
+ * event (nb_event_blobs). */
 nb_blobs *nb_xfer_blobs(nb_xfer *x);
-unsigned nb_blobs_count(const nb_blobs *bs);
-/* Memory blob: data and length (NULL if the blob is a file or was taken). */
-const uint8_t *nb_blobs_data(const nb_blobs *bs, unsigned i, size_t *len);
-/* Frees memory blob i without copying it. */
-void nb_blobs_drop(nb_blobs *bs, unsigned i);
-/* Zero-copy hand-over of memory blob i: the blob's mapping becomes the
- * CALLER's, who releases it with nb_blob_release(*base, *cap); the set
- * forgets it (as if taken). *data (*len bytes) lies inside
- * [*base, *base + *cap) with at least NB_BLOB_LEAD writable bytes before it
- * and at least one after it, so the mapping can become an object with a
- * header and a terminator (the binding turns it into a Lua string).
- * Returns 0; -1 (nothing changes) if blob i is a file, taken or empty. */
-#define NB_BLOB_LEAD 4096
-int nb_blobs_adopt(nb_blobs *bs, unsigned i, uint8_t **data, size_t *len, void **base, size_t *cap);
-void nb_blob_release(void *base, size_t cap);
-/* File blob: its temporary path (NULL if in memory). */
-const char *nb_blobs_path(const nb_blobs *bs, unsigned i);
-/* The caller takes responsibility for the file (it will not be deleted). */
-void nb_blobs_take_path(nb_blobs *bs, unsigned i);
 
-/* ---- stream events (opts.stream): each SSE event is scanned like a whole
+/* ---- stream events (opts.stream, opts.jsonl): each SSE event (each line
+ * of a JSON Lines body) is scanned like a whole
  * response; when its JSON ends, its skeleton and its blobs become an
  * nb_event queued on the transfer, while the transfer goes on. */
 typedef struct nb_event nb_event;

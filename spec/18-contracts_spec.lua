@@ -1,0 +1,309 @@
+-- Promises the README makes, each held against the fake server: chat
+-- histories in either form, the shapes a 2xx may not have, on_progress in
+-- blocking waits, what stall_timeout counts, output= directories checked
+-- before sending, generate_many validating first, temp files gone at once.
+local nb = require "nanobanana"
+local core = require "nanobanana.core"
+local cjson = require "cjson"
+local fake = require "helpers.fake"
+
+local PRO = "gemini-3-pro-image-preview"
+-- under sanitizers and valgrind (NB_SLOW) the timing bounds are not held
+local SLOW = os.getenv("NB_SLOW") ~= nil
+
+local function mktemp_dir() return (fake.sh("mktemp -d"):gsub("%s+$", "")) end
+
+-- the names in dir (hidden ones included), sorted
+local function list(dir)
+  local out = {}
+  for name in fake.sh("ls -A '" .. dir .. "'"):gmatch("[^\n]+") do out[#out + 1] = name end
+  table.sort(out)
+  return out
+end
+
+local function failure(res, err)
+  assert.is_nil(res)
+  assert.is_true(nb.is_error(err))
+  return err
+end
+
+describe("contracts", function()
+  local server, client
+
+  setup(function()
+    server = fake.start()
+    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+  end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  describe("chat history", function()
+    it("the decoded table of to_json() continues the conversation exactly like the JSON text", function()
+      local chat = client:chat { model = PRO }
+      assert(chat:send("A cozy reading nook"))
+      local text = assert(chat:to_json())
+      local from_text = client:chat { model = PRO, history = text }
+      local from_table = client:chat { model = PRO, history = cjson.decode(text) }
+      assert.are.equal(2, #from_table.history)
+      assert(from_text:send("Make it night time"))
+      local sent_text = server:last().body
+      assert(from_table:send("Make it night time"))
+      local sent_table = server:last().body
+      assert.are.equal(3, #sent_table.contents)
+      assert.are.same(sent_text.contents, sent_table.contents)
+      -- the model turn went back verbatim (the server checked its signatures)
+      assert.are.equal(chat.history[2].parts[#chat.history[2].parts].thoughtSignature,
+        sent_table.contents[2].parts[#sent_table.contents[2].parts].thoughtSignature)
+    end)
+
+    it("a history that yields no turns raises instead of starting empty", function()
+      local one = { contents = { { role = "user", parts = { { text = "hi" } } } } }
+      for _, h in ipairs { "{}", "[]", '{"contents":[]}', '{"turns":[{"role":"user","parts":[{"text":"hi"}]}]}',
+                           {}, { contents = {} }, { turns = one.contents }, { [2] = one.contents[1] } } do
+        local ok, msg = pcall(client.chat, client, { history = h })
+        assert.is_false(ok, "accepted " .. (type(h) == "string" and h or cjson.encode(h)))
+        assert.matches("no turns", msg)
+      end
+      assert.are.equal(1, #client:chat { history = one }.history)
+      assert.are.equal(1, #client:chat { history = one.contents }.history)
+    end)
+  end)
+
+  it("programming errors name the caller's line (start, chat, chat:start)", function()
+    local calls = {
+      function() client:start("otter", { bogus = 1 }) end,
+      function() client:chat { history = {} } end,
+      function() client:chat {}:start("otter", { bogus = 1 }) end,
+    }
+    for _, f in ipairs(calls) do
+      local ok, msg = pcall(f)
+      assert.is_false(ok)
+      assert.matches("^spec/18%-contracts_spec%.lua:%d+: nanobanana: ", msg)
+    end
+  end)
+
+  describe("invalid_response", function()
+    it("a 2xx whose candidates is not an array", function()
+      local err = failure(client:generate("otter [[fault:candidates_object]]"))
+      assert.are.equal("invalid_response", err.kind)
+      assert.are.equal(200, err.status)
+      assert.matches("candidates", err.message)
+      err = failure(client:stream("otter [[fault:candidates_object]]"))
+      assert.are.equal("invalid_response", err.kind)
+      assert.matches("candidates", err.message)
+    end)
+
+    it("a 2xx whose body is a top-level array", function()
+      local err = failure(client:generate("otter [[fault:array_200]]"))
+      assert.are.equal("invalid_response", err.kind)
+      assert.are.equal(200, err.status)
+      assert.matches("array", err.message)
+    end)
+  end)
+
+  describe("on_progress", function()
+    local slow -- thinks 0.55 s before it answers
+    local THINK = 0.55
+    setup(function() slow = fake.start { "--latency-ms", tostring(THINK * 1000) } end)
+    teardown(function() slow:stop() end)
+
+    local function recorder(calls, t0)
+      return function(p)
+        calls[#calls + 1] = { phase = p.phase, down = p.downloaded, t = core.now() - t0[1] }
+      end
+    end
+
+    local ORDER = { connecting = 1, uploading = 2, waiting = 3, downloading = 4, done = 5 }
+
+    local function check_sequence(calls)
+      local rank, dones = 0, 0
+      for _, c in ipairs(calls) do
+        if c.phase ~= "on_done" then
+          assert.is_true(ORDER[c.phase] >= rank, "phase went back to " .. c.phase)
+          rank = ORDER[c.phase]
+        end
+        if c.phase == "done" then dones = dones + 1 end
+      end
+      assert.are.equal(1, dones)
+      assert.are.equal("done", calls[#calls - 1].phase)
+      assert.are.equal("on_done", calls[#calls].phase)
+    end
+
+    local function first(calls, phase)
+      for _, c in ipairs(calls) do if c.phase == phase then return c end end
+    end
+
+    local function count(calls, phase)
+      local n = 0
+      for _, c in ipairs(calls) do if c.phase == phase then n = n + 1 end end
+      return n
+    end
+
+    it("blocking generate: phase changes at once, byte counts about 10 Hz, done before on_done", function()
+      local c = nb.new { base_url = slow.url, api_key = "test-key", retries = 0 }
+      local calls, t0 = {}, { core.now() }
+      local res = assert(c:generate("otter [[fault:trickle:1]]", {
+        on_progress = recorder(calls, t0),
+        on_done = function() calls[#calls + 1] = { phase = "on_done" } end,
+      }))
+      assert.are.equal(1, #res.images)
+      check_sequence(calls)
+      local w, d, n = first(calls, "waiting"), first(calls, "downloading"), count(calls, "downloading")
+      assert.is_truthy(w and d)
+      if not SLOW then
+        -- the request is sent at once: "waiting" is reported long before the answer
+        assert.is_true(w.t < 0.15, "waiting at " .. w.t)
+        -- the first body byte comes after the server's thinking (and its
+        -- making the image: a few tens of ms), and is reported then
+        assert.is_true(d.t >= THINK - 0.05 and d.t < THINK + 0.25, "downloading at " .. d.t)
+        -- the body trickles over 1 s: about 10 calls with moving byte counts
+        assert.is_true(n >= 6 and n <= 16, n .. " downloading calls in 1 s")
+      end
+      assert.is_true(calls[#calls - 1].down > #res.images[1].data) -- the last call has the whole body
+      c:close()
+    end)
+
+    it("req:wait() and a poll loop give the same, and so do failures and cancel", function()
+      local c = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+      -- poll loop at ~200 Hz: byte counts still about 10 Hz
+      local calls, t0 = {}, { core.now() }
+      local req = c:start("otter [[fault:trickle:1]]", { on_progress = recorder(calls, t0),
+        on_done = function() calls[#calls + 1] = { phase = "on_done" } end })
+      while req.state == "running" do c:poll(); fake.sleep(0.005) end
+      c:poll()
+      check_sequence(calls)
+      local n = count(calls, "downloading")
+      assert.is_true(n >= (SLOW and 1 or 5) and n <= 16, n .. " downloading calls in 1 s")
+      -- a failure, through wait()
+      calls, t0 = {}, { core.now() }
+      req = c:start("otter [[fault:500]]", { on_progress = recorder(calls, t0),
+        on_done = function() calls[#calls + 1] = { phase = "on_done" } end })
+      assert.is_nil(req:wait())
+      check_sequence(calls)
+      -- cancelled: the last call comes with on_done, on the next poll
+      calls, t0 = {}, { core.now() }
+      req = c:start("otter [[fault:slow_headers:2]]", { on_progress = recorder(calls, t0),
+        on_done = function() calls[#calls + 1] = { phase = "on_done" } end })
+      req:cancel()
+      c:poll()
+      check_sequence(calls)
+      -- on_progress without on_done still gets its last call
+      calls = {}
+      assert(c:generate("otter", { on_progress = recorder(calls, t0) }))
+      assert.are.equal("done", calls[#calls].phase)
+      c:close()
+    end)
+  end)
+
+  describe("stall_timeout", function()
+    it("the server's thinking before its first byte is not a stall; timeout bounds it", function()
+      local res, err = client:generate("otter [[fault:slow_headers:2]]", { stall_timeout = 1, timeout = 10 })
+      assert(res, err and tostring(err))
+      assert.are.equal(1, #res.images)
+      err = failure(client:generate("otter [[fault:slow_headers:3]]", { stall_timeout = 1, timeout = 2 }))
+      assert.are.equal("timeout", err.kind)
+      res, err = client:stream("otter [[fault:slow_headers:2]]", { stall_timeout = 1, timeout = 10 })
+      assert(res, err and tostring(err))
+    end)
+
+    it("silence once the response has begun still is one, and so is silence mid-upload", function()
+      local err = failure(client:generate("otter [[fault:stall:3]]", { stall_timeout = 1, timeout = 10 }))
+      assert.are.equal("stall", err.kind)
+      -- a listener on 127.0.0.1 that never accepts: the kernel takes the
+      -- connection and a few MB, then the upload stops moving
+      local socket = require "socket"
+      local srv = assert(socket.bind("127.0.0.1", 0))
+      local _, port = srv:getsockname()
+      local c = nb.new { base_url = "http://127.0.0.1:" .. port, api_key = "test-key", retries = 0 }
+      local big = "\137PNG\r\n\26\n" .. string.rep("\0", 24 * 1024 * 1024)
+      local t0 = core.now()
+      err = failure(c:generate("otter", { images = { { data = big, mimeType = "image/png" } },
+                                          stall_timeout = 1, timeout = 20 }))
+      assert.are.equal("stall", err.kind)
+      assert.is_true(core.now() - t0 < (SLOW and 60 or 10))
+      c:close()
+      srv:close()
+    end)
+  end)
+
+  describe("output=", function()
+    it("into a directory that cannot be written fails with io before anything is sent", function()
+      local dir = mktemp_dir()
+      local file = dir .. "/plain"
+      assert(io.open(file, "w")):close()
+      local ro = dir .. "/ro"
+      fake.sh("mkdir " .. ro)
+      -- root ignores mode bits: a read-only bind mount is what refuses root
+      local mounted = fake.sh("mount --bind " .. ro .. " " .. ro .. " && mount -o remount,ro,bind "
+        .. ro .. " " .. ro .. " && echo ok"):match("ok")
+      local targets = { dir .. "/missing/out.png", file .. "/out.png" }
+      if mounted then targets[#targets + 1] = ro .. "/out.png" end
+      local ok, e = pcall(function()
+        for _, path in ipairs(targets) do
+          local err = failure(client:generate("otter", { output = path }))
+          assert.are.equal("io", err.kind)
+          assert.matches(path:match("^(.*)/"), err.message, 1, true)
+          local req = client:start("otter", { output = path })
+          assert.are.equal("failed", req.state)
+          assert.are.equal("io", select(2, req:result()).kind)
+        end
+        assert.are.same({}, server:requests())
+      end)
+      if mounted then fake.sh("umount " .. ro) end
+      fake.sh("rm -rf " .. dir)
+      assert(ok, e)
+      assert.is_truthy(mounted, "mount --bind is not available here: the read-only case did not run")
+    end)
+  end)
+
+  describe("generate_many", function()
+    it("validates every item before it starts any", function()
+      local bad = {
+        { "otter", { imageConfig = { aspectRatio = "7:3" } } },
+        { "otter", { bogus = 1 } },
+        42,
+        { "otter", { output = "" } },
+      }
+      for _, b in ipairs(bad) do
+        local items = { "a", "b", "c", "d", b }
+        assert.has_error(function() client:generate_many(items, { concurrency = 2 }) end)
+      end
+      fake.sleep(0.2)
+      assert.are.same({}, server:requests())
+      local out = client:generate_many({ "a", "b" }, { concurrency = 2 })
+      assert.are.equal(2, #out)
+      assert.are.equal(1, #out[2].images)
+    end)
+  end)
+
+  describe("temporary files", function()
+    -- starts an output= request that trickles its body and returns once its
+    -- temp file exists (so the check below is real)
+    local function started(c, dir)
+      local req = c:start("otter [[fault:trickle:4]]", { output = dir .. "/out.png" })
+      local t0 = core.now()
+      while #list(dir) == 0 do
+        c:poll()
+        assert.is_true(core.now() - t0 < 5, "no temp file appeared")
+        fake.sleep(0.02)
+      end
+      assert.are.equal("running", req.state)
+      assert.matches("^%.", list(dir)[1])
+      return req
+    end
+
+    for _, how in ipairs { "cancel", "close" } do
+      it(how .. "() deletes them at once", function()
+        local dir = mktemp_dir()
+        local c = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+        local req = started(c, dir)
+        if how == "cancel" then req:cancel() else c:close() end
+        assert.are.same({}, list(dir))
+        c:poll()
+        assert.are.equal("cancelled", req.state)
+        c:close()
+        fake.sh("rm -rf " .. dir)
+      end)
+    end
+  end)
+end)
