@@ -61,7 +61,7 @@ describe("lifecycle", function()
   end
 
   it("close(), __gc and __close return at once with 8 x 4K in flight", function()
-    local worst = 0
+    local worst, gc_took = 0, nil
     for _, how in ipairs { "close", "gc", "__close" } do
       local c = client()
       local reqs = {}
@@ -84,12 +84,15 @@ describe("lifecycle", function()
       else
         c._engine:close() -- what __close and __gc run
       end
-      worst = math.max(worst, core.now() - t)
+      local took = core.now() - t
+      if how == "gc" then gc_took = took else worst = math.max(worst, took) end
       if c and how == "__close" then c:close() end
       if reqs then for i = 1, 8 do assert.are.equal("cancelled", select(2, reqs[i]:result()).kind) end end
     end
     -- a generous bound (the measured figure is in bench/, section lifecycle)
     assert.is_true(worst < (SLOW and 0.5 or 0.05), "close took " .. worst .. " s")
+    -- a full collection also walks the whole Lua heap: a looser bound
+    assert.is_true(gc_took < (SLOW and 2 or 0.5), "dropping + collectgarbage() took " .. gc_took .. " s")
   end)
 
   it("an idle client holds no thread and no socket; the next request starts them again", function()
@@ -99,12 +102,13 @@ describe("lifecycle", function()
       local nb = require "nanobanana"
       local t0, f0 = threads(), fds()
       local c = nb.new { base_url = %q, api_key = "test-key", retries = 0 }
+      f0 = fds() -- with the client's own pollfd (an eventfd; a pipe's two ends elsewhere)
       local r1 = assert(c:generate("otter one"))
       local t1, f1 = threads(), fds()
       sleep(0.3)
       local t2, f2 = threads(), fds()
       local limit = require("nanobanana.core").now() + %s
-      while (t2 > t0 or f2 > f0 + 1) and require("nanobanana.core").now() < limit do
+      while (t2 > t0 or f2 > f0) and require("nanobanana.core").now() < limit do
         sleep(0.1)
         t2, f2 = threads(), fds()
       end
@@ -115,9 +119,9 @@ describe("lifecycle", function()
     assert.is_not_nil(t0, out)
     t0, f0, t1, f1, t2, f2 = tonumber(t0), tonumber(f0), tonumber(t1), tonumber(f1), tonumber(t2), tonumber(f2)
     assert.is_true(t1 > t0, "a worker while busy") -- (a TSan host adds its own thread)
-    assert.is_true(f1 >= f0 + 2, "the client's fd and a connection while busy")
+    assert.is_true(f1 >= f0 + 1, "a connection while busy")
     assert.are.equal(t1 - 1, t2, "no worker once idle")
-    assert.is_true(f2 <= f0 + 1 and f2 <= f1 - 2, string.format("fds %d before, %d busy, %d idle", f0, f1, f2))
+    assert.is_true(f2 <= f0 and f2 <= f1 - 2, string.format("fds %d before, %d busy, %d idle", f0, f1, f2))
     assert.are.equal("1", n1)
     assert.are.equal("1", n2) -- a new connection: the idle worker closed the old one
   end)

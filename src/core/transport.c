@@ -12,7 +12,7 @@
  *     the callbacks; the caller's thread queues operations (add, cancel,
  *     remove) and collects finished transfers under e->mu.
  */
-#define _GNU_SOURCE /* mremap, eventfd */
+#include "platform.h" /* first: NB_HAVE_* */
 #include "transport.h"
 #include "b64.h"
 #include "blob.h"
@@ -35,14 +35,9 @@
 /* pthread_cond_timedwait on CLOCK_MONOTONIC (pthread_condattr_setclock);
  * macOS lacks it: there the waits use CLOCK_REALTIME, so a wall-clock jump
  * can lengthen or shorten one wait of nb_engine_perform (at most wait_ms) */
-#ifndef NB_COND_MONOTONIC
-#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
-#define NB_COND_MONOTONIC 1
-#else
-#define NB_COND_MONOTONIC 0
-#endif
-#endif
-#if defined(__linux__)
+#define NB_COND_MONOTONIC NB_HAVE_PTHREAD_CONDATTR_SETCLOCK
+/* the notification fd: an eventfd where there is one, else a pipe */
+#if NB_HAVE_EVENTFD
 #include <sys/eventfd.h>
 #define NB_EVENTFD 1
 #else
