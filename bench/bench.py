@@ -1245,6 +1245,46 @@ def environment():
     return "\n".join("- **%s**: %s" % kv for kv in lines)
 
 
+def section_lifecycle(report, rounds):
+    """The engine as a guest: idle CPU and wake latency of a host loop
+    waiting on client:pollfd(); close()/__gc latency with 8 x 4K in flight
+    (bench/clients/nb_lifecycle.lua)."""
+    with Server("--no-record") as srv:
+        cmd = [lua(), os.path.join(CLIENTS, "nb_lifecycle.lua"), srv.url, MODEL,
+               str(rounds)]
+        p = subprocess.run(cmd, env=dict(os.environ, **LUA_ENV), capture_output=True,
+                           text=True, timeout=CHILD_TIMEOUT)
+    if p.returncode != 0:
+        report.error("lifecycle: %s" % (p.stderr.strip()[-400:]))
+        return
+    f = dict(kv.split("=", 1) for kv in p.stdout.split())
+    g = {k: float(v) for k, v in f.items()}
+    rows = [
+        ["host loop waiting on pollfd(), 8 requests on a slow server (3 s)",
+         "%.2f %% of a core (worst of %d waits, %.1f s in all)" % (
+             g["idle_cpu_pct"], rounds, g["idle_wall_s"])],
+        ["wake latency: transfer ended while the loop waited -> select() returned (%d; %d more ended during a poll())" % (g["wake_n"], g["busy_n"]),
+         "p50 %.3f ms, max %.3f ms" % (g["wake_p50_ms"], g["wake_max_ms"])],
+        ["client:close(), 8 x 4K downloading (%d)" % g["close_n"],
+         "p50 %.3f ms, max %.3f ms" % (g["close_p50_ms"], g["close_max_ms"])],
+        ["client dropped + collectgarbage() (its __gc; %d)" % g["gc_n"],
+         "p50 %.3f ms, max %.3f ms" % (g["gc_p50_ms"], g["gc_max_ms"])],
+    ]
+    report.target("idle host loop CPU (8 requests waiting) <= 1 % of a core",
+                  g["idle_cpu_pct"], 1.0, lambda v: "%.2f %%" % v,
+                  "os.clock() of the process over the wait")
+    report.target("wake latency (max) <= 5 ms", g["wake_max_ms"], 5.0,
+                  lambda v: "%.3f ms" % v, "p50 %.3f ms" % g["wake_p50_ms"])
+    report.target("close() with 8 x 4K in flight (max) <= 1 ms", g["close_max_ms"], 1.0,
+                  lambda v: "%.3f ms" % v, "p50 %.3f ms" % g["close_p50_ms"])
+    text = ("`bench/clients/nb_lifecycle.lua`: the host loop waits in "
+            "`socket.select({client})` (select(2) on `client:pollfd()`), then "
+            "calls `poll()`; CPU is `os.clock()` of the whole process (the "
+            "engine's worker included). %d rounds.\n\n" % rounds
+            + md_table(["what", "figure"], rows))
+    report.section("Lifecycle: idle CPU, wake latency, close", text)
+
+
 def section_stream(report, reps):
     """One streamed 4K answer with thoughts: nanobanana vs the JS SDK."""
     label, noise = "4K", "24M"
@@ -1441,7 +1481,7 @@ def section_sse(report, reps):
 
 
 SECTIONS = ["baselines", "single", "request", "transfer", "stream", "sse",
-            "callgrind", "concurrency", "embed", "upload", "batch"]
+            "callgrind", "concurrency", "embed", "upload", "batch", "lifecycle"]
 
 
 def main():
@@ -1527,6 +1567,7 @@ def main():
         "stream": lambda: section_stream(report, reps3),
         "sse": lambda: section_sse(report, 1 if args.quick else 7),
         "callgrind": lambda: section_callgrind(report, 1 if args.quick else 2),
+        "lifecycle": lambda: section_lifecycle(report, 1 if args.quick else 3),
         "concurrency": lambda: section_concurrency(report, reps3),
         "embed": lambda: section_embed(report, reps3),
         "upload": lambda: section_upload(report, reps3),

@@ -38,11 +38,13 @@
 #include "version.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ENGINE_MT "nanobanana.Engine"
+#define NB_CURL_MIN 0x074400 /* 7.68.0: curl_multi_poll, curl_multi_wakeup */
 #define XFER_MT "nanobanana.Xfer"
 #define EVENT_MT "nanobanana.Event"
 #define BLOB_MT "nanobanana.Blob"
@@ -78,24 +80,37 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
-/* Optional field of the table at idx: string or nil. */
-static const char *opt_field_str(lua_State *L, int idx, const char *k)
+/* Pushes t[k] of the table at idx, read raw: no metamethod runs, so what
+ * the C side reads is what the table holds (idx must be absolute). */
+static void raw_field(lua_State *L, int idx, const char *k)
+{
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+    lua_pushstring(L, k);
+    lua_rawget(L, idx);
+}
+
+/* Optional string field of the table at idx (read raw), or NULL; the
+ * string is pinned in the table at pin (absolute) so that it outlives any
+ * change to the spec table and any collection until the pins go. */
+static const char *opt_field_str(lua_State *L, int idx, const char *k, int pin)
 {
     const char *s = NULL;
-    lua_getfield(L, idx, k);
+    raw_field(L, idx, k);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "field '%s' must be a string", k);
         s = lua_tostring(L, -1);
+        lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        return s;
     }
-    lua_pop(L, 1); /* the string stays alive: the spec table holds it */
+    lua_pop(L, 1);
     return s;
 }
 
 static double opt_field_num(lua_State *L, int idx, const char *k, double dflt)
 {
     double v = dflt;
-    lua_getfield(L, idx, k);
+    raw_field(L, idx, k);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "field '%s' must be a number", k);
         v = lua_tonumber(L, -1);
@@ -578,17 +593,93 @@ static xfer_box *check_xfer(lua_State *L, int i)
     return luaL_checkudata(L, i, XFER_MT);
 }
 
-/*** A new engine (one libcurl multi handle). @treturn Engine */
+/* The state's group (transport.h): lua_close waits for the workers of this
+ * state's engines to end (they cancel at once) before the module can be
+ * unloaded. Its box is made when the module is opened, so lua_close
+ * finalizes it after every engine and before unloading C modules. */
+#define GROUP_MT "nanobanana.Group"
+static const char group_key = 'g';
+
+static int group_gc(lua_State *L)
+{
+    nb_group **g = luaL_checkudata(L, 1, GROUP_MT);
+    nb_group_free(*g);
+    *g = NULL;
+    return 0;
+}
+
+static nb_group *state_group(lua_State *L)
+{
+    nb_group **g;
+    lua_pushlightuserdata(L, (void *)&group_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    g = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (g && *g) return *g;
+    g = nb_newuserdata(L, sizeof *g);
+    *g = NULL;
+    luaL_setmetatable(L, GROUP_MT);
+    *g = nb_group_new();
+    if (!*g) luaL_error(L, "nanobanana: out of memory");
+    lua_pushlightuserdata(L, (void *)&group_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return *g;
+}
+
+/* seconds -> milliseconds as a long, clamped to [lo, hi] (NaN: lo) */
+static long clamp_ms(double seconds, long lo, long hi)
+{
+    double ms = seconds * 1000.0;
+    if (!(ms >= (double)lo)) return lo; /* NaN too */
+    if (ms >= (double)hi) return hi;
+    return (long)ms;
+}
+
+/*** A new engine (one libcurl multi handle, one worker while busy).
+ * @tparam[opt=3] number idle seconds the worker stays with nothing to do
+ * @treturn Engine */
 static int l_engine(lua_State *L)
 {
+    long idle_ms = clamp_ms(luaL_optnumber(L, 1, 3.0), 1, 3600L * 1000);
+    nb_group *g = state_group(L);
     engine_box *b = nb_newuserdata(L, sizeof *b);
     b->e = NULL;
     luaL_setmetatable(L, ENGINE_MT);
     lua_newtable(L); /* pinned transfers */
     nb_setuservalue(L, -2);
-    b->e = nb_engine_new();
-    if (!b->e) return luaL_error(L, "cannot initialise libcurl");
+    errno = 0;
+    b->e = nb_engine_new(g, idle_ms);
+    if (!b->e) {
+        int err = errno;
+        return luaL_error(L, "nanobanana: cannot create the client's engine: %s",
+                          err == EMFILE || err == ENFILE ? "too many open files"
+                          : err ? strerror(err) : "libcurl could not be initialised");
+    }
     return 1;
+}
+
+/*** The notification fd: readable when poll() has work. @treturn integer fd (-1 once closed) */
+static int engine_pollfd(lua_State *L)
+{
+    engine_box *b = luaL_checkudata(L, 1, ENGINE_MT);
+    lua_pushinteger(L, b->e ? nb_engine_pollfd(b->e) : -1);
+    return 1;
+}
+
+/*** true in a forked child of the process that made the engine */
+static int engine_forked(lua_State *L)
+{
+    lua_pushboolean(L, nb_engine_forked(check_engine(L, 1)->e));
+    return 1;
+}
+
+/*** Drains the notification fd (end of poll): it stays readable while
+ * finished transfers or stream events wait to be taken. */
+static int engine_settle(lua_State *L)
+{
+    nb_engine_settle(check_engine(L, 1)->e);
+    return 0;
 }
 
 static int engine_close(lua_State *L)
@@ -642,7 +733,7 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     size_t i, len;
     nb_seg *segs;
     seg_array *arr;
-    lua_getfield(L, spec, "body");
+    raw_field(L, spec, "body");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         *n = 0;
@@ -665,7 +756,8 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
             s->ptr = lua_tolstring(L, -1, &s->len);
         } else if (lua_istable(L, -1)) {
             blob_box *bb;
-            lua_getfield(L, -1, "b64");
+            lua_pushliteral(L, "b64");
+            lua_rawget(L, -2);
             if (lua_type(L, -1) == LUA_TSTRING) {
                 s->kind = NB_SEG_B64;
                 s->ptr = lua_tolstring(L, -1, &s->len);
@@ -680,14 +772,16 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
                 lua_pop(L, 1);
             } else {
                 lua_pop(L, 1);
-                lua_getfield(L, -1, "file");
+                lua_pushliteral(L, "file");
+                lua_rawget(L, -2);
                 if (lua_type(L, -1) != LUA_TSTRING)
                     luaL_error(L, "body segment %d: want a string, {b64=string|Blob}, {file=path}"
                                " or {file=path, offset=n, length=n, raw=true}", (int)i + 1);
                 s->kind = NB_SEG_B64_FILE;
                 s->path = lua_tostring(L, -1);
                 lua_rawseti(L, pin_idx, (int)lua_rawlen(L, pin_idx) + 1);
-                lua_getfield(L, -1, "raw");
+                lua_pushliteral(L, "raw");
+                lua_rawget(L, -2);
                 if (lua_toboolean(L, -1)) { /* {file=, offset=, length=, raw=true}: bytes as is */
                     double off = opt_field_num(L, -2, "offset", 0);
                     double length = opt_field_num(L, -2, "length", -1);
@@ -716,6 +810,9 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     return arr;
 }
 
+/* the longest timeout (ms) passed on: about 24 days, within a 32-bit long */
+#define NB_MAX_MS 2147483647L
+
 /*** Starts a transfer.
  * @tparam table spec url, method (nil: POST with a body, GET without),
  *   headers (array of "Name: value"), body (array of segments: string,
@@ -739,14 +836,15 @@ static int engine_start(lua_State *L)
     memset(&o, 0, sizeof o);
     lua_newtable(L); /* 3: pins */
     pin = 3;
-    o.url = opt_field_str(L, 2, "url");
+    /* the option strings and header lines (the key, a proxy's password)
+     * are pinned on the stack for this call only, not in the transfer's pin
+     * table: nb_xfer_start copies them, and no Lua value reachable
+     * afterwards holds them */
+    lua_newtable(L); /* 4: call pins */
+    o.url = opt_field_str(L, 2, "url", 4);
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
-    o.method = opt_field_str(L, 2, "method");
-    /* the header lines (they carry the key) are pinned on the stack for
-     * this call only, not in the transfer's pin table: nb_xfer_start copies
-     * them, and no Lua value reachable afterwards holds them */
-    lua_newtable(L); /* 4: header pins */
-    lua_getfield(L, 2, "headers");
+    o.method = opt_field_str(L, 2, "method", 4);
+    raw_field(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
         nh = lua_rawlen(L, -1);
@@ -764,29 +862,36 @@ static int engine_start(lua_State *L)
     o.nheaders = nh;
     segarr = read_segments(L, 2, pin, &o.nsegs);
     o.segs = segarr ? segarr->v : NULL;
-    o.timeout_ms = (long)(opt_field_num(L, 2, "timeout", 0) * 1000.0);
-    o.connect_timeout_ms = (long)(opt_field_num(L, 2, "connect_timeout", 0) * 1000.0);
-    o.stall_ms = (long)(opt_field_num(L, 2, "stall", 0) * 1000.0);
-    o.max_response_bytes = (uint64_t)opt_field_num(L, 2, "max_bytes", 0);
-    o.blob_dir = opt_field_str(L, 2, "blob_dir");
-    o.accept_encoding = opt_field_str(L, 2, "accept_encoding");
-    o.proxy = opt_field_str(L, 2, "proxy");
-    o.ca_file = opt_field_str(L, 2, "ca_file");
-    o.ca_path = opt_field_str(L, 2, "ca_path");
-    lua_getfield(L, 2, "insecure");
+    /* NaN and negatives: 0 (none); huge: clamped (no UB converting) */
+    o.timeout_ms = clamp_ms(opt_field_num(L, 2, "timeout", 0), 0, NB_MAX_MS);
+    o.connect_timeout_ms = clamp_ms(opt_field_num(L, 2, "connect_timeout", 0), 0, NB_MAX_MS);
+    o.stall_ms = clamp_ms(opt_field_num(L, 2, "stall", 0), 0, NB_MAX_MS);
+    {
+        double mb = opt_field_num(L, 2, "max_bytes", 0);
+        o.max_response_bytes = !(mb > 0) ? 0 : mb >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)mb;
+    }
+    o.blob_dir = opt_field_str(L, 2, "blob_dir", 4);
+    o.accept_encoding = opt_field_str(L, 2, "accept_encoding", 4);
+    o.proxy = opt_field_str(L, 2, "proxy", 4);
+    o.ca_file = opt_field_str(L, 2, "ca_file", 4);
+    o.ca_path = opt_field_str(L, 2, "ca_path", 4);
+    raw_field(L, 2, "insecure");
     o.insecure = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "flush_blobs");
+    raw_field(L, 2, "flush_blobs");
     o.flush_blobs = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "jsonl");
+    raw_field(L, 2, "jsonl");
     o.jsonl = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "empty_ok");
+    raw_field(L, 2, "empty_ok");
     o.empty_ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 2, "stream");
+    raw_field(L, 2, "stream");
     o.stream = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    raw_field(L, 2, "progress");
+    o.notify_progress = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     /* the box exists (and is collectable) before the transfer does */
@@ -800,6 +905,7 @@ static int engine_start(lua_State *L)
     nb_getuservalue(L, 1);
     xb->x = nb_xfer_start(eb->e, &o, &kind, err, sizeof err);
     if (segarr) segs_release(segarr); /* the transfer holds its own references */
+    if (!xb->x && kind == NB_KIND_ENGINE) return luaL_error(L, "nanobanana: %s", err);
     if (!xb->x) {
         lua_pushnil(L);
         lua_pushstring(L, nb_kind_name(kind));
@@ -867,6 +973,9 @@ static int xfer_close(lua_State *L)
     if (b->x) {
         nb_xfer_free(b->x); /* removes it from its engine, deletes temp files */
         b->x = NULL;
+        /* the worker reads no borrowed byte from now on: unpin the body */
+        lua_newtable(L);
+        nb_setuservalue(L, 1);
     }
     return 0;
 }
@@ -1154,6 +1263,9 @@ static const luaL_Reg engine_methods[] = {
     {"perform", engine_perform},
     {"next_done", engine_next_done},
     {"replace_file", engine_replace_file},
+    {"pollfd", engine_pollfd},
+    {"settle", engine_settle},
+    {"forked", engine_forked},
     {"close", engine_close},
     {"__gc", engine_close},
 #if NB_HAVE_CLOSE
@@ -1237,7 +1349,16 @@ static void new_type(lua_State *L, const char *name, const luaL_Reg *methods)
 
 NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
 {
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    if (cv->version_num < NB_CURL_MIN)
+        return luaL_error(L, "nanobanana needs libcurl 7.68.0 or later (this process has %s)",
+                          cv->version);
     if (nb_transport_global_init() != 0) return luaL_error(L, "libcurl global init failed");
+    luaL_newmetatable(L, GROUP_MT);
+    lua_pushcfunction(L, group_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    (void)state_group(L); /* before any engine: finalized after them */
     new_type(L, ENGINE_MT, engine_methods);
     new_type(L, XFER_MT, xfer_methods);
     new_type(L, EVENT_MT, event_methods);

@@ -25,6 +25,10 @@ M.DEFAULTS = {
   max_response_bytes = 512 * 1024 * 1024,
 }
 
+-- seconds an engine's worker thread (and its connections) stay with nothing
+-- in flight; internal (the specs shorten it)
+M.ENGINE_IDLE = 3
+
 local Client = { __name = "nanobanana.Client" }
 Client.__index = Client
 M.Client = Client
@@ -128,7 +132,7 @@ function M.new(opts, level)
 
   self.options = o
   if vx then vertex.setup(self, o, private[self], opts, key, level) end
-  self._engine = core.engine()
+  self._engine = core.engine(M.ENGINE_IDLE)
   self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
   self._by_xfer = {}   -- transfer -> request
   self._evreqs = {}    -- streaming requests with events to fire
@@ -295,6 +299,7 @@ function Client:_prepare(prompt, opts, level, on_finish)
     ca_file = o.ca_file, ca_path = o.ca_path,
     blob_dir = output and dirname(output) or nil,
     flush_blobs = replaces == true, -- an existing file will be replaced: see transport.h flush_blobs
+    progress = opts.on_progress ~= nil or nil, -- progress wakes pollfd()
   }
   return req
 end

@@ -135,46 +135,6 @@ size_t nb_b64_encode(const uint8_t *in, size_t n, char *out)
     return (size_t)(o - out);
 }
 
-void nb_b64_enc_init(nb_b64_enc *st)
-{
-    st->carry[0] = st->carry[1] = 0;
-    st->ncarry = 0;
-}
-
-size_t nb_b64_enc_update(nb_b64_enc *st, const uint8_t *in, size_t n, char *out)
-{
-    char *o = out;
-    if (st->ncarry > 0) {
-        uint8_t g[3];
-        unsigned k = st->ncarry;
-        if (k + n < 3) {
-            while (n--)
-                st->carry[st->ncarry++] = *in++;
-            return 0;
-        }
-        g[0] = st->carry[0];
-        g[1] = st->carry[1];
-        memcpy(g + k, in, 3 - k);
-        in += 3 - k;
-        n -= 3 - k;
-        o = enc_groups(g, 1, o);
-        st->ncarry = 0;
-    }
-    o = enc_groups(in, n / 3, o);
-    in += n / 3 * 3;
-    n %= 3;
-    while (n--)
-        st->carry[st->ncarry++] = *in++;
-    return (size_t)(o - out);
-}
-
-size_t nb_b64_enc_final(nb_b64_enc *st, char *out)
-{
-    char *o = enc_tail(st->carry, st->ncarry, out);
-    nb_b64_enc_init(st);
-    return (size_t)(o - out);
-}
-
 /* ------------------------------------------------------------- decoder */
 
 void nb_b64_dec_init(nb_b64_dec *st)

@@ -37,22 +37,6 @@ size_t nb_b64_decoded_max(size_t n);
  * written. Returns the number of chars written. */
 size_t nb_b64_encode(const uint8_t *in, size_t n, char *out);
 
-/* --- streaming encoder ------------------------------------------------- */
-typedef struct nb_b64_enc {
-    uint8_t carry[2]; /* bytes not yet forming a full 3-byte group */
-    unsigned ncarry;  /* 0..2 */
-} nb_b64_enc;
-
-void nb_b64_enc_init(nb_b64_enc *st);
-
-/* Encodes n more bytes. out must hold nb_b64_encoded_len(n + 2) chars.
- * Returns chars written (always a multiple of 4). */
-size_t nb_b64_enc_update(nb_b64_enc *st, const uint8_t *in, size_t n, char *out);
-
-/* Flushes the carried bytes with padding. out must hold 4 chars. Returns
- * chars written (0 or 4). The state is reset and may be reused. */
-size_t nb_b64_enc_final(nb_b64_enc *st, char *out);
-
 /* --- streaming decoder ------------------------------------------------- */
 typedef struct nb_b64_dec {
     uint32_t acc;      /* accumulated 6-bit groups */

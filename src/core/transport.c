@@ -12,6 +12,7 @@
  *     the callbacks; the caller's thread queues operations (add, cancel,
  *     remove) and collects finished transfers under e->mu.
  */
+#include "platform.h" /* first: NB_HAVE_* */
 #include "transport.h"
 #include "b64.h"
 #include "blob.h"
@@ -27,8 +28,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+/* pthread_cond_timedwait on CLOCK_MONOTONIC (pthread_condattr_setclock);
+ * macOS lacks it: there the waits use CLOCK_REALTIME, so a wall-clock jump
+ * can lengthen or shorten one wait of nb_engine_perform (at most wait_ms) */
+#define NB_COND_MONOTONIC NB_HAVE_PTHREAD_CONDATTR_SETCLOCK
+/* the notification fd: an eventfd where there is one, else a pipe */
+#if NB_HAVE_EVENTFD
+#include <sys/eventfd.h>
+#define NB_EVENTFD 1
+#else
+#define NB_EVENTFD 0
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -99,17 +113,24 @@ const char *nb_kind_name(nb_kind k)
     case NB_KIND_CANCELLED: return "cancelled";
     case NB_KIND_IO: return "io";
     case NB_KIND_MEMORY: return "memory";
+    case NB_KIND_CONFIG: return "config";
+    case NB_KIND_ENGINE: return "engine";
     }
     return "network";
 }
 
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc = -1;
+
+static void global_init_once(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
 int nb_transport_global_init(void)
 {
-    static int done = 0;
-    if (done) return 0;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
-    done = 1;
-    return 0;
+    pthread_once(&global_once, global_init_once);
+    return global_rc;
 }
 
 /* ------------------------------------------------------------------ types */
@@ -137,6 +158,20 @@ typedef struct nb_upseg {
 
 enum { OP_NONE = 0, OP_ADD, OP_CANCEL, OP_REMOVE };
 
+typedef enum nb_body_mode {
+    BODY_UNDECIDED = 0, /* no body byte yet */
+    BODY_SCAN,          /* 2xx: through the scanner (or the SSE parser) */
+    BODY_RAW            /* other statuses: kept raw, capped */
+} nb_body_mode;
+
+typedef enum nb_stream_mode {
+    STREAM_NO = 0,    /* not a stream */
+    STREAM_UNSEEN,    /* a stream was asked for; no body byte yet */
+    STREAM_SSE,       /* the body is SSE */
+    STREAM_PLAIN,     /* the body is plain JSON after all (some gateways) */
+    STREAM_JSONL      /* JSON Lines: each line an event (batch results) */
+} nb_stream_mode;
+
 struct nb_xfer {
     nb_engine *engine;
     nb_xfer *prev, *next;     /* engine's all-transfers list (e->mu) */
@@ -144,8 +179,12 @@ struct nb_xfer {
     int queued;               /* in the done queue (e->mu) */
     nb_xfer *op_next;         /* engine's operation queue (e->mu) */
     int op;                   /* pending OP_* (e->mu) */
-    int removed;              /* OP_REMOVE carried out (e->mu) */
-    int running;              /* attached to the multi handle (worker only) */
+    int attached;             /* the worker holds it (in the multi handle, or
+                               * being added) (e->mu) */
+    int orphan;               /* freed by its owner while attached: the worker
+                               * frees it once detached (e->mu) */
+    int body_gone;            /* the borrowed segment bytes may be gone
+                               * (e->body_mu) */
     CURL *easy;
     struct curl_slist *hdrs;
     char errbuf[CURL_ERROR_SIZE];
@@ -160,7 +199,7 @@ struct nb_xfer {
     uint64_t upload_total;
 
     /* response */
-    int mode;                 /* 0 undecided, 1 scan, 2 raw */
+    nb_body_mode mode;
     long status, http_version, new_connections;
     nb_scan *scan;
     nb_buf raw_body;
@@ -171,8 +210,7 @@ struct nb_xfer {
     int empty_ok;        /* opts.empty_ok */
     int jsonl_open;      /* JSON Lines (sse == 4): the current line has content */
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
-    int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
-                               * 2 SSE, 3 the body is plain JSON after all */
+    nb_stream_mode sse;
     nb_sse *sse_parser;
     nb_event *ev_head, *ev_tail; /* finished events not yet taken (e->mu) */
 
@@ -181,9 +219,17 @@ struct nb_xfer {
     nb_kind kind;
     nb_kind abort_kind;       /* set by a callback that aborted */
     char msg[512];
+    int os_errno;             /* socket() failed with it (on_open_socket), or
+                               * libcurl's CURLINFO_OS_ERRNO once done */
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
+    int notify_progress;      /* progress wakes the notification fd */
+    nb_phase notified_phase;  /* as of the last progress notification (worker) */
+    double t_notified;        /* when that was (worker) */
+    double t_published;       /* progress last written under e->mu (worker) */
+    curl_off_t w_ulnow, w_ultotal, w_dlnow, w_dltotal; /* latest seen (worker);
+                               * published at most every NB_PUBLISH_S, and by finish() */
     char **tmps;              /* output= temp files made (e->mu; see temp_create) */
     size_t ntmps, captmps;
     int files_dropped;        /* nb_xfer_drop_files was called: make no more (e->mu) */
@@ -191,17 +237,38 @@ struct nb_xfer {
     double t_told;            /* when it was last woken for byte counts (e->mu) */
 };
 
-/* The engine owns one worker thread that alone calls libcurl's multi API
- * (and so runs every libcurl callback and all decoding), while the caller's
- * thread only queues operations and collects finished transfers: a poll()
- * costs the same whatever the number of bytes in flight. e->mu guards the
- * queues, the lists and the fields marked (e->mu). */
-struct nb_engine {
-    CURLM *multi;
-    pthread_t thread;
-    int have_thread, stop;
+/* Workers of engines made through one group (a Lua state: the binding
+ * makes one per state) are counted, and joined once they end, so the code
+ * that runs them can be unloaded safely after nb_group_free(). */
+struct nb_group {
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* a transfer finished, or an OP_REMOVE was done */
+    pthread_cond_t cv;
+    int live;          /* workers running */
+    int refs;          /* the owner + every engine made through it */
+    pid_t pid;
+    pthread_t *ended;  /* workers that ended, to be joined */
+    size_t nended, capended;
+};
+
+/* The engine has at most one worker thread, which alone calls libcurl's
+ * multi API (and so runs every libcurl callback and all decoding), while
+ * the caller's thread only queues operations and collects finished
+ * transfers: a poll() costs the same whatever the number of bytes in
+ * flight. The worker starts with the first transfer and ends after
+ * idle_ms with nothing to do (closing the multi handle and its
+ * connections), or when the engine is freed: nobody waits for it.
+ * e->mu guards the queues, the lists and the fields marked (e->mu). */
+struct nb_engine {
+    nb_group *group;
+    pid_t pid;                /* the process that made it (fork check) */
+    CURLM *multi;             /* while a worker runs; the worker's */
+    int worker;               /* a worker runs (e->mu) */
+    int closed;               /* nb_engine_free() was called (e->mu) */
+    int refs;                 /* caller + worker + transfers linked (e->mu) */
+    long idle_ms;
+    pthread_mutex_t mu;
+    pthread_mutex_t body_mu;  /* the worker reading borrowed segment bytes */
+    pthread_cond_t cv;        /* a transfer finished or an event arrived */
     nb_xfer *all;             /* every transfer started and not yet popped */
     nb_xfer *done_head, *done_tail;
     nb_xfer *ops_head, *ops_tail;
@@ -210,40 +277,279 @@ struct nb_engine {
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
     unsigned long event_seq, event_seq_seen; /* stream events queued; as of the last perform() */
+    /* the notification fd (nb_engine_pollfd): readable while `signaled`;
+     * an eventfd (nfd_r == nfd_w) or a pipe. Written by the worker, drained
+     * by nb_engine_settle(), closed by nb_engine_free(), all under e->mu. */
+    int nfd_r, nfd_w;
+    int signaled;
+    int work; /* post_work(): atomic */
     unsigned long progress_seq, progress_seq_seen; /* progress worth telling; as of the last perform() */
 };
+
+/* ------------------------------------------------------------------ groups */
+
+nb_group *nb_group_new(void)
+{
+    nb_group *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->refs = 1;
+    g->pid = getpid();
+    return g;
+}
+
+/* (g->mu held) joins the workers that ended */
+static void group_reap(nb_group *g)
+{
+    size_t i;
+    for (i = 0; i < g->nended; i++) pthread_join(g->ended[i], NULL);
+    g->nended = 0;
+}
+
+static void group_unref(nb_group *g)
+{
+    int last;
+    pthread_mutex_lock(&g->mu);
+    last = --g->refs == 0;
+    if (last) group_reap(g);
+    pthread_mutex_unlock(&g->mu);
+    if (!last) return;
+    free(g->ended);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void nb_group_free(nb_group *g)
+{
+    if (!g) return;
+    if (g->pid != getpid()) return; /* a forked child: the parent's, leaked */
+    pthread_mutex_lock(&g->mu);
+    while (g->live > 0) pthread_cond_wait(&g->cv, &g->mu);
+    group_reap(g);
+    pthread_mutex_unlock(&g->mu);
+    group_unref(g);
+}
+
+/* A worker ends: the last thing it does (it touches g no more once this
+ * returns; the owner's nb_group_free, which waits for live == 0, keeps g
+ * alive until then). The group joins it later. */
+static void group_worker_ended(nb_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->nended == g->capended) {
+        size_t nc = g->capended ? g->capended * 2 : 8;
+        pthread_t *np = realloc(g->ended, nc * sizeof *np);
+        if (np) {
+            g->ended = np;
+            g->capended = nc;
+        }
+    }
+    if (g->nended < g->capended) g->ended[g->nended++] = pthread_self();
+    else pthread_detach(pthread_self()); /* out of memory: let it go */
+    g->live--;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
 
 /* ------------------------------------------------------------------ engine */
 
 static void *worker_main(void *arg);
+static int notify_open(nb_engine *e);
+static void notify_close(nb_engine *e);
+static void notify(nb_engine *e);
+static void notify_drain(nb_engine *e);
 
-nb_engine *nb_engine_new(void)
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+#if NB_COND_MONOTONIC
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) == 0) {
+        int ok = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &a) == 0;
+        pthread_condattr_destroy(&a);
+        if (ok) return;
+    }
+#endif
+    pthread_cond_init(cv, NULL);
+}
+
+static int forked(const nb_engine *e) { return e->pid != getpid(); }
+
+nb_engine *nb_engine_new(nb_group *g, long idle_ms)
 {
     nb_engine *e;
+    errno = 0;
     if (nb_transport_global_init()) return NULL;
     e = calloc(1, sizeof *e);
     if (!e) return NULL;
-    e->multi = curl_multi_init();
-    if (!e->multi) {
+    if (notify_open(e) != 0) {
+        int err = errno;
         free(e);
+        errno = err;
         return NULL;
     }
-    curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    e->pid = getpid();
+    e->idle_ms = idle_ms > 0 ? idle_ms : 1;
+    e->refs = 1;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
-    e->have_thread = 1; /* before the worker starts: it locks from its first step */
-    if (pthread_create(&e->thread, NULL, worker_main, e) != 0) {
-        pthread_cond_destroy(&e->cv);
-        pthread_mutex_destroy(&e->mu);
-        curl_multi_cleanup(e->multi);
-        free(e);
-        return NULL;
+    pthread_mutex_init(&e->body_mu, NULL);
+    cond_init_monotonic(&e->cv);
+    if (g) {
+        pthread_mutex_lock(&g->mu);
+        g->refs++;
+        group_reap(g);
+        pthread_mutex_unlock(&g->mu);
     }
+    e->group = g;
     return e;
 }
 
-static void lock(nb_engine *e) { if (e->have_thread) pthread_mutex_lock(&e->mu); }
-static void unlock(nb_engine *e) { if (e->have_thread) pthread_mutex_unlock(&e->mu); }
+static void lock(nb_engine *e) { if (e) pthread_mutex_lock(&e->mu); }
+static void unlock(nb_engine *e) { if (e) pthread_mutex_unlock(&e->mu); }
+
+/* (e->mu held) wakes the worker, if one runs */
+static void wake(nb_engine *e)
+{
+    if (e->worker) curl_multi_wakeup(e->multi);
+}
+
+/* Frees what is left of e (its last reference is gone). */
+static void engine_destroy(nb_engine *e)
+{
+    size_t i;
+    for (i = 0; i < e->ntrash; i++) {
+        unlink(e->trash[i]);
+        free(e->trash[i]);
+    }
+    free(e->trash);
+    notify_close(e);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->body_mu);
+    pthread_mutex_destroy(&e->mu);
+    if (e->group) group_unref(e->group);
+    free(e);
+}
+
+/* (e->mu held) drops a reference; 1: the caller must engine_destroy(e)
+ * after unlocking */
+static int engine_unref(nb_engine *e) { return --e->refs == 0; }
+
+/* (e->mu held) Starts the worker if none runs. 0, or -1 with a message. */
+static int ensure_worker(nb_engine *e, char *err, size_t errlen)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int rc;
+    if (e->worker) return 0;
+    errno = 0;
+    e->multi = curl_multi_init();
+    if (!e->multi) {
+        int en = errno;
+        snprintf(err, errlen, "cannot start the engine: %s",
+                 en == EMFILE || en == ENFILE ? "too many open files"
+                 : en ? strerror(en) : "libcurl could not make a multi handle");
+        return -1;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (e->group) {
+        pthread_mutex_lock(&e->group->mu);
+        group_reap(e->group);
+        e->group->live++;
+        pthread_mutex_unlock(&e->group->mu);
+    }
+    e->worker = 1;
+    e->refs++; /* the worker's */
+    /* the worker takes no signal: the host's handlers run on its threads */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    if (!e->group) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, worker_main, e);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        e->worker = 0;
+        e->refs--;
+        curl_multi_cleanup(e->multi);
+        e->multi = NULL;
+        if (e->group) {
+            pthread_mutex_lock(&e->group->mu);
+            e->group->live--;
+            pthread_mutex_unlock(&e->group->mu);
+        }
+        snprintf(err, errlen, "cannot start the engine's worker thread: %s",
+                 rc == EAGAIN ? "too many threads (or out of memory)" : strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the notification fd */
+
+/* Opens the fd (close-on-exec, non-blocking). 0, or -1 with errno set. */
+static int notify_open(nb_engine *e)
+{
+#if NB_EVENTFD
+    e->nfd_r = e->nfd_w = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return e->nfd_r < 0 ? -1 : 0;
+#else
+    int p[2], i;
+    e->nfd_r = e->nfd_w = -1;
+    if (pipe(p) != 0) return -1;
+    for (i = 0; i < 2; i++) {
+        int fl = fcntl(p[i], F_GETFL);
+        if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) != 0 ||
+            fcntl(p[i], F_SETFD, FD_CLOEXEC) != 0) {
+            int err = errno;
+            close(p[0]);
+            close(p[1]);
+            errno = err;
+            return -1;
+        }
+    }
+    e->nfd_r = p[0];
+    e->nfd_w = p[1];
+    return 0;
+#endif
+}
+
+/* (e->mu held) */
+static void notify_close(nb_engine *e)
+{
+    if (e->nfd_r >= 0) close(e->nfd_r);
+    if (e->nfd_w >= 0 && e->nfd_w != e->nfd_r) close(e->nfd_w);
+    e->nfd_r = e->nfd_w = -1;
+    e->signaled = 0;
+}
+
+/* (e->mu held) Makes the fd readable: there is work for the caller. */
+static void notify(nb_engine *e)
+{
+    ssize_t r;
+    if (e->signaled || e->nfd_w < 0) return;
+#if NB_EVENTFD
+    {
+        uint64_t one = 1;
+        r = write(e->nfd_w, &one, sizeof one);
+    }
+#else
+    r = write(e->nfd_w, "!", 1);
+#endif
+    (void)r; /* full (cannot be: one write per drain) or closed: readable anyway */
+    e->signaled = 1;
+}
+
+/* (e->mu held) Makes the fd quiet. */
+static void notify_drain(nb_engine *e)
+{
+    char buf[64];
+    if (!e->signaled || e->nfd_r < 0) return;
+    while (read(e->nfd_r, buf, sizeof buf) > 0) {
+    }
+    e->signaled = 0;
+}
 
 /* (e->mu held) Unlinks x from a singly linked queue whose link field sits
  * at byte offset `link` in nb_xfer (done_next or op_next). */
@@ -279,10 +585,16 @@ static void op_unlink(nb_engine *e, nb_xfer *x)
     x->op = OP_NONE;
 }
 
+/* (e->mu held) tells the worker there are operations, trash or a stop to
+ * look at: it reads this without the lock and takes the lock only then, so
+ * that a busy worker leaves the lock free for the caller's try-locks. */
+static void post_work(nb_engine *e) { __atomic_store_n(&e->work, 1, __ATOMIC_RELEASE); }
+
 /* (e->mu held) queues op for the worker; a later op replaces an earlier one
  * except that an ADD still pending is simply dropped by CANCEL/REMOVE. */
 static void op_push(nb_engine *e, nb_xfer *x, int op)
 {
+    post_work(e);
     if (x->op != OP_NONE) op_unlink(e, x);
     x->op = op;
     x->op_next = NULL;
@@ -358,7 +670,10 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
     }
     if (old) {
         int queued = 0;
+        char ignore[8];
         lock(e);
+        /* the worker deletes it (starting one if none runs: it ends soon) */
+        if (!e->closed && !forked(e) && ensure_worker(e, ignore, sizeof ignore) == 0) {
         if (e->ntrash == e->captrash) {
             size_t nc = e->captrash ? e->captrash * 2 : 8;
             char **np = realloc(e->trash, nc * sizeof *np);
@@ -369,10 +684,12 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
         }
         if (e->ntrash < e->captrash) {
             e->trash[e->ntrash++] = old;
+            post_work(e);
+            wake(e);
             queued = 1;
         }
+        }
         unlock(e);
-        if (queued && e->have_thread) curl_multi_wakeup(e->multi);
         if (!queued) {
             unlink(old);
             free(old);
@@ -383,35 +700,35 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
 
 void nb_engine_free(nb_engine *e)
 {
+    int last;
     if (!e) return;
-    if (e->have_thread) {
-        pthread_mutex_lock(&e->mu);
-        e->stop = 1;
-        pthread_mutex_unlock(&e->mu);
-        curl_multi_wakeup(e->multi);
-        pthread_join(e->thread, NULL);
-        e->have_thread = 0; /* single-threaded from here on */
+    /* a forked child leaves the parent's engine alone: its connections and
+     * files are the parent's, its lock may be held by a thread that is not
+     * here; the memory is leaked, which is correct */
+    if (forked(e)) return;
+    lock(e);
+    e->closed = 1;
+    notify_close(e);
+    if (e->worker) {
+        /* the worker cancels what it drives, closes the multi handle and
+         * ends by itself: nobody waits for it */
+        post_work(e);
+        wake(e);
     }
-    while (e->ops_head) op_unlink(e, e->ops_head);
-    empty_trash(e);
-    while (e->all) {
-        nb_xfer *x = e->all;
-        if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
-        done_unlink(e, x);
-        all_unlink(e, x);
-        x->engine = NULL;
-    }
-    curl_multi_cleanup(e->multi);
-    pthread_cond_destroy(&e->cv);
-    pthread_mutex_destroy(&e->mu);
-    free(e);
+    last = engine_unref(e);
+    unlock(e);
+    if (last) engine_destroy(e);
 }
+
+int nb_engine_forked(const nb_engine *e) { return forked(e); }
 
 nb_xfer *nb_engine_next_done(nb_engine *e)
 {
     nb_xfer *x;
+    int last = 0;
+    if (forked(e)) return NULL;
     /* never block the caller: a busy lock means "none yet", ask again */
-    if (e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    if (pthread_mutex_trylock(&e->mu) != 0) return NULL;
     x = e->done_head;
     if (x) {
         e->done_head = x->done_next;
@@ -420,9 +737,27 @@ nb_xfer *nb_engine_next_done(nb_engine *e)
         x->queued = 0;
         all_unlink(e, x); /* done and popped: the engine forgets it */
         x->engine = NULL;
+        last = engine_unref(e);
     }
     unlock(e);
+    if (last) engine_destroy(e);
     return x;
+}
+
+int nb_engine_pollfd(const nb_engine *e) { return e->nfd_r; }
+
+void nb_engine_settle(nb_engine *e)
+{
+    const nb_xfer *x;
+    int pending;
+    if (forked(e)) return;
+    lock(e);
+    notify_drain(e);
+    pending = e->done_head != NULL;
+    for (x = e->all; x && !pending; x = x->next)
+        if (x->ev_head) pending = 1;
+    if (pending) notify(e);
+    unlock(e);
 }
 
 /* ------------------------------------------------------------------ outcome */
@@ -445,35 +780,64 @@ static void close_upload_files(nb_xfer *x)
         }
 }
 
-/* Worker only (or the caller's thread once the worker is joined): detaches
- * the easy handle, then publishes the outcome under e->mu. */
+/* Worker only: detaches the easy handle, then publishes the outcome under
+ * e->mu (an orphan is not queued: the worker frees it, see xfer_drop). */
 static void finish(nb_xfer *x, nb_kind kind, const char *msg)
 {
     nb_engine *e = x->engine;
+    int attached;
     if (x->done) return;
-    if (e && x->running) {
-        curl_multi_remove_handle(e->multi, x->easy);
-        x->running = 0;
-    }
+    lock(e);
+    attached = x->attached;
+    unlock(e);
+    if (e && attached) curl_multi_remove_handle(e->multi, x->easy);
     nb_blobs_close_files(&x->blobs);
     close_upload_files(x);
-    if (e) lock(e);
+    lock(e);
+    x->attached = 0;
+    x->ulnow = x->w_ulnow; /* the last progress, published */
+    x->ultotal = x->w_ultotal;
+    x->dlnow = x->w_dlnow;
+    x->dltotal = x->w_dltotal;
     x->kind = kind;
     x->t_end = nb_now();
     snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
     x->done = 1;
     if (e) {
         e->running--;
-        if (!x->queued) {
+        if (!x->queued && !x->orphan) {
             x->queued = 1;
             x->done_next = NULL;
             if (e->done_tail) e->done_tail->done_next = x;
             else e->done_head = x;
             e->done_tail = x;
         }
-        if (e->have_thread) pthread_cond_broadcast(&e->cv);
-        unlock(e);
+        pthread_cond_broadcast(&e->cv);
+        notify(e); /* last: the caller wakes to a lock it can take */
     }
+    unlock(e);
+}
+
+static void xfer_release(nb_xfer *x);
+
+/* Worker only: x was orphaned (freed by its owner while attached) and is
+ * detached now: the engine forgets it and it is freed here. */
+static void xfer_drop(nb_engine *e, nb_xfer *x)
+{
+    int last;
+    lock(e);
+    if (!x->done) {
+        x->done = 1;
+        e->running--;
+    }
+    op_unlink(e, x);
+    done_unlink(e, x);
+    all_unlink(e, x);
+    x->engine = NULL;
+    last = engine_unref(e);
+    unlock(e);
+    xfer_release(x); /* deletes its temp files */
+    if (last) engine_destroy(e);
 }
 
 static nb_kind classify(CURLcode rc)
@@ -496,6 +860,15 @@ static nb_kind classify(CURLcode rc)
     case CURLE_SSL_SHUTDOWN_FAILED:
     case CURLE_USE_SSL_FAILED:
         return NB_KIND_TLS;
+    /* the caller's setup, not the network: retrying changes nothing */
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION:
+        return NB_KIND_CONFIG;
+    case CURLE_OUT_OF_MEMORY:
+        return NB_KIND_MEMORY;
     default:
         return NB_KIND_NETWORK;
     }
@@ -503,6 +876,9 @@ static nb_kind classify(CURLcode rc)
 
 static void on_curl_done(nb_xfer *x, CURLcode rc)
 {
+    long os_errno = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (!x->os_errno) x->os_errno = (int)os_errno;
     char m[sizeof x->msg];
     int sc;
     if (x->done) return;
@@ -512,16 +888,26 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
         return;
     }
     if (rc != CURLE_OK) {
+        nb_kind k = classify(rc);
         snprintf(m, sizeof m, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-        finish(x, classify(rc), m);
+        /* libcurl reports a malformed proxy URL as "could not resolve" */
+        if (strncmp(x->errbuf, "Unsupported proxy", 17) == 0)
+            k = NB_KIND_CONFIG;
+        /* the fd table is full: say so (libcurl's text names the call) */
+        if (x->os_errno == EMFILE || x->os_errno == ENFILE) {
+            char t[sizeof m];
+            snprintf(t, sizeof t, "too many open files (%.400s)", m);
+            snprintf(m, sizeof m, "%s", t);
+        }
+        finish(x, k, m);
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
     curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &x->http_version);
     curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->new_connections);
-    if (x->mode == 0) /* empty body */
-        x->mode = (x->status >= 200 && x->status < 300) ? 1 : 2;
-    if (x->mode == 1 && x->sse == 2) {
+    if (x->mode == BODY_UNDECIDED) /* empty body */
+        x->mode = (x->status >= 200 && x->status < 300) ? BODY_SCAN : BODY_RAW;
+    if (x->mode == BODY_SCAN && x->sse == STREAM_SSE) {
         /* the stream ended: between events, or inside one */
         if (nb_sse_finish(x->sse_parser) != 0) {
             snprintf(m, sizeof m, "the stream ended inside event %llu",
@@ -529,10 +915,10 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
             finish(x, NB_KIND_INVALID_RESPONSE, m);
             return;
         }
-    } else if (x->mode == 1 && x->sse == 1) {
+    } else if (x->mode == BODY_SCAN && x->sse == STREAM_UNSEEN) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
-    } else if (x->mode == 1 && x->sse == 4) {
+    } else if (x->mode == BODY_SCAN && x->sse == STREAM_JSONL) {
         /* JSON Lines: a last line without its newline ends here */
         if (x->jsonl_open) {
             x->jsonl_open = 0;
@@ -541,7 +927,7 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
                 return;
             }
         }
-    } else if (x->mode == 1) {
+    } else if (x->mode == BODY_SCAN) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
@@ -570,6 +956,7 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
 int nb_engine_perform(nb_engine *e, int wait_ms)
 {
     int running;
+    if (forked(e)) return 0;
     if (wait_ms <= 0) {
         /* never block the caller: if the worker holds the lock right now,
          * answer with the last count seen */
@@ -584,7 +971,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
          * moved (see on_xferinfo); with nothing in flight this is a plain
          * sleep (retry back-off waits here) */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(NB_COND_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
         ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -600,52 +987,137 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
     return running;
 }
 
+/* Worker, the engine closed: cancels every transfer it drives or was
+ * about to add, and frees the orphans. */
+static void worker_close_all(nb_engine *e)
+{
+    for (;;) {
+        nb_xfer *x;
+        int orphan;
+        lock(e);
+        for (x = e->all; x; x = x->next)
+            if (!x->done || x->orphan) break;
+        if (!x) {
+            while (e->ops_head) op_unlink(e, e->ops_head);
+            unlock(e);
+            return;
+        }
+        op_unlink(e, x);
+        unlock(e);
+        if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
+        lock(e);
+        orphan = x->orphan;
+        unlock(e);
+        if (orphan) xfer_drop(e, x);
+    }
+}
+
 /* The worker: carries out queued operations, drives libcurl, and finishes
- * transfers, sleeping in curl_multi_poll (woken by curl_multi_wakeup). */
+ * transfers, sleeping in curl_multi_poll (woken by curl_multi_wakeup). It
+ * ends when the engine is closed, or after idle_ms with nothing to do. */
 static void *worker_main(void *arg)
 {
     nb_engine *e = arg;
+    nb_group *g = e->group;
+    CURLM *multi = e->multi;
+    double idle_since = 0;
+    int last;
     for (;;) {
         nb_xfer *x;
         CURLMsg *msg;
-        int n, running = 0;
-        pthread_mutex_lock(&e->mu);
-        if (e->stop) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        while ((x = e->ops_head)) {
-            int op = x->op;
-            op_unlink(e, x);
-            pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
-            if (op == OP_ADD && !x->done) {
-                if (curl_multi_add_handle(e->multi, x->easy) == CURLM_OK) x->running = 1;
-                else finish(x, NB_KIND_NETWORK, "cannot add the transfer to the engine");
-            } else if (op == OP_CANCEL) {
-                finish(x, NB_KIND_CANCELLED, "cancelled");
-            } else if (op == OP_REMOVE) {
-                if (x->running) {
-                    curl_multi_remove_handle(e->multi, x->easy);
-                    x->running = 0;
-                }
-            }
+        int n, running = 0, wait = 1000;
+        if (__atomic_load_n(&e->work, __ATOMIC_ACQUIRE)) {
             pthread_mutex_lock(&e->mu);
-            if (op == OP_REMOVE) {
-                x->removed = 1;
-                pthread_cond_broadcast(&e->cv);
+            __atomic_store_n(&e->work, 0, __ATOMIC_RELAXED);
+            if (e->closed) {
+                pthread_mutex_unlock(&e->mu);
+                break;
             }
+            while ((x = e->ops_head)) {
+                int op = x->op;
+                op_unlink(e, x);
+                if (op == OP_REMOVE) { /* an orphan */
+                    int attached = x->attached;
+                    x->attached = 0;
+                    pthread_mutex_unlock(&e->mu);
+                    if (attached) curl_multi_remove_handle(multi, x->easy);
+                    xfer_drop(e, x);
+                    pthread_mutex_lock(&e->mu);
+                    continue;
+                }
+                /* the worker holds it from here on: an owner freeing it
+                 * now orphans it instead of freeing it under the worker */
+                if (op == OP_ADD && !x->done) x->attached = 1;
+                pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
+                if (op == OP_ADD && !x->done) {
+                    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
+                        lock(e);
+                        x->attached = 0;
+                        unlock(e);
+                        finish(x, NB_KIND_MEMORY, "cannot add the transfer to the engine");
+                        lock(e);
+                        if (x->orphan) {
+                            unlock(e);
+                            xfer_drop(e, x);
+                        } else {
+                            unlock(e);
+                        }
+                    }
+                } else if (op == OP_CANCEL) {
+                    finish(x, NB_KIND_CANCELLED, "cancelled");
+                }
+                pthread_mutex_lock(&e->mu);
+            }
+            pthread_mutex_unlock(&e->mu);
+            empty_trash(e);
         }
-        pthread_mutex_unlock(&e->mu);
-        empty_trash(e);
-        curl_multi_perform(e->multi, &running);
-        while ((msg = curl_multi_info_read(e->multi, &n))) {
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &n))) {
             x = NULL;
             if (msg->msg != CURLMSG_DONE) continue;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             if (x) on_curl_done(x, msg->data.result);
         }
-        curl_multi_poll(e->multi, NULL, 0, 1000, NULL);
+        if (running == 0) {
+            /* nothing in flight: end after idle_ms without work */
+            int idle;
+            pthread_mutex_lock(&e->mu);
+            idle = !e->ops_head && e->running == 0 && e->ntrash == 0 && !e->closed &&
+                   !__atomic_load_n(&e->work, __ATOMIC_ACQUIRE);
+            if (idle) {
+                double now = nb_now();
+                if (idle_since == 0) idle_since = now;
+                if ((now - idle_since) * 1000.0 >= (double)e->idle_ms) {
+                    e->worker = 0; /* the next transfer starts another */
+                    e->multi = NULL;
+                    pthread_mutex_unlock(&e->mu);
+                    goto out;
+                }
+                wait = (int)((double)e->idle_ms - (now - idle_since) * 1000.0) + 1;
+                if (wait > 1000) wait = 1000;
+            } else {
+                idle_since = 0;
+            }
+            pthread_mutex_unlock(&e->mu);
+        } else {
+            idle_since = 0;
+        }
+        curl_multi_poll(multi, NULL, 0, wait, NULL);
     }
+    /* closed */
+    worker_close_all(e);
+    lock(e);
+    e->worker = 0;
+    e->multi = NULL;
+    unlock(e);
+out:
+    empty_trash(e);
+    curl_multi_cleanup(multi); /* closes its connections */
+    lock(e);
+    last = engine_unref(e);
+    unlock(e);
+    if (last) engine_destroy(e);
+    if (g) group_worker_ended(g);
     return NULL;
 }
 
@@ -731,7 +1203,7 @@ static void scan_failed(nb_xfer *x, int rc)
         x->abort_kind = NB_KIND_MEMORY;
         return;
     }
-    if (x->sse == 2)
+    if (x->sse == STREAM_SSE)
         snprintf(x->msg, sizeof x->msg, "stream event %llu: %s at byte %llu",
                  (unsigned long long)nb_sse_events(x->sse_parser) + 1, em ? em : "malformed JSON",
                  (unsigned long long)off);
@@ -787,7 +1259,8 @@ static int sse_event_end(void *ud)
     x->ev_tail = ev;
     if (e) {
         e->event_seq++;
-        if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        pthread_cond_broadcast(&e->cv);
+        notify(e);
         unlock(e);
     }
     return 0;
@@ -834,7 +1307,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
 {
     int rc;
-    if (x->sse == 2) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
+    if (x->sse == STREAM_SSE) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
     rc = nb_scan_feed(x->scan, p, len);
     if (rc != NB_SCAN_OK) {
         scan_failed(x, rc);
@@ -848,7 +1321,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     nb_xfer *x = ud;
     const size_t total = size * n; /* what libcurl must hear back */
     size_t len = total;
-    if (x->mode == 0) {
+    if (x->mode == BODY_UNDECIDED) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
         if (x->status >= 200 && x->status < 300) {
             nb_scan_sink sink;
@@ -862,9 +1335,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
                 x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
-            x->mode = 1;
+            x->mode = BODY_SCAN;
         } else {
-            x->mode = 2;
+            x->mode = BODY_RAW;
         }
     }
     x->body_bytes += len;
@@ -874,7 +1347,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         x->abort_kind = NB_KIND_TOO_LARGE;
         return 0;
     }
-    if (x->mode == 2) {
+    if (x->mode == BODY_RAW) {
         size_t room = x->raw_body.len < NB_RAW_BODY_CAP ? NB_RAW_BODY_CAP - x->raw_body.len : 0;
         if (buf_add(&x->raw_body, p, len < room ? len : room)) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
@@ -883,8 +1356,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         }
         return len;
     }
-    if (x->sse == 4) return jsonl_feed(x, p, len) == 0 ? total : 0;
-    if (x->sse == 1) {
+    if (x->sse == STREAM_JSONL) return jsonl_feed(x, p, len) == 0 ? total : 0;
+    if (x->sse == STREAM_UNSEEN) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
          * alt=sse), as some gateways answer; leading blanks decide nothing */
@@ -894,7 +1367,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         p += i;
         len -= i;
         if (p[0] == '{' || p[0] == '[') {
-            x->sse = 3;
+            x->sse = STREAM_PLAIN;
         } else {
             nb_sse_sink ss;
             ss.data = sse_data;
@@ -906,11 +1379,34 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
                 x->abort_kind = NB_KIND_MEMORY;
                 return 0;
             }
-            x->sse = 2;
+            x->sse = STREAM_SSE;
         }
     }
     if (nb_feed_body(x, p, len) != 0) return 0;
     return total;
+}
+
+/* Progress wakes the notification fd at most this often per transfer (a
+ * phase change wakes it at once). */
+#define NB_PROGRESS_NOTIFY_S 0.1
+#define NB_PUBLISH_S 0.01
+
+/* socket(2) for libcurl: close-on-exec (atomically where the system has
+ * SOCK_CLOEXEC), so a child the host spawns inherits no connection; and a
+ * failure recorded, to tell a full fd table from a network failure */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    nb_xfer *x = ud;
+    curl_socket_t fd;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+    if (fd == CURL_SOCKET_BAD) x->os_errno = errno;
+    return fd;
 }
 
 /* (e->mu held, or no worker) The phase x is in. */
@@ -934,7 +1430,7 @@ static void tell_progress(nb_engine *e, nb_xfer *x, int moved, double now)
     x->phase_told = phase;
     x->t_told = now;
     e->progress_seq++;
-    if (e->have_thread) pthread_cond_broadcast(&e->cv);
+    pthread_cond_broadcast(&e->cv);
 }
 
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -942,21 +1438,44 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     nb_xfer *x = ud;
     double now = nb_now();
-    int stalled = 0;
+    int stalled = 0, moved = dlnow != x->w_dlnow || ulnow != x->w_ulnow;
     /* stall_timeout counts silence only while bytes are expected: during
      * the upload, and once the response body has begun; the wait for its
      * first byte (the model at work) is bounded by timeout alone */
     int expecting = dlnow > 0 || (uint64_t)ulnow < x->upload_total;
-    int moved = dlnow != x->dlnow || ulnow != x->ulnow;
-    lock(x->engine);
+    x->w_dlnow = dlnow;
+    x->w_ulnow = ulnow;
+    x->w_dltotal = dltotal;
+    x->w_ultotal = ultotal;
     if (moved || !expecting) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
+    /* libcurl calls this often while nothing moves: take the lock (which
+     * the caller's poll only tries) only when there is news */
+    if (dlnow == x->dlnow && ulnow == x->ulnow && dltotal == x->dltotal && ultotal == x->ultotal)
+        goto out;
+    /* and, while bytes stream in, publish at most every NB_PUBLISH_S
+     * (a phase change at once) */
+    if (dltotal == x->dltotal && ultotal == x->ultotal && now - x->t_published < NB_PUBLISH_S &&
+        (x->dlnow > 0) == (dlnow > 0) && (x->ulnow > 0) == (ulnow > 0) &&
+        ((uint64_t)x->ulnow >= x->upload_total) == ((uint64_t)ulnow >= x->upload_total))
+        goto out;
+    x->t_published = now;
+    lock(x->engine);
     x->dltotal = dltotal;
     x->dlnow = dlnow;
     x->ultotal = ultotal;
     x->ulnow = ulnow;
-    tell_progress(x->engine, x, moved, now);
+    if (x->notify_progress && x->engine) {
+        nb_phase ph = phase_of(x);
+        if (ph != x->notified_phase || (moved && now - x->t_notified >= NB_PROGRESS_NOTIFY_S)) {
+            x->notified_phase = ph;
+            x->t_notified = now;
+            notify(x->engine);
+        }
+    }
+    tell_progress(x->engine, x, 1, now);
     unlock(x->engine);
+out:
     if (stalled) {
         snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
                  now - x->t_active);
@@ -997,14 +1516,30 @@ static int stage_b64(nb_xfer *x, nb_upseg *s)
             got += (size_t)r;
         }
         src = x->raw;
+        x->stage_len = nb_b64_encode(src, want, x->stage);
     } else {
+        /* borrowed bytes: read only while their owner has them (at most
+         * one chunk's encoding, a few tens of microseconds, under the lock) */
+        int gone;
         src = (const uint8_t *)s->ptr + x->cur_off;
+        pthread_mutex_lock(&x->engine->body_mu);
+        gone = x->body_gone;
+        if (!gone) x->stage_len = nb_b64_encode(src, want, x->stage);
+        pthread_mutex_unlock(&x->engine->body_mu);
+        if (gone) return -1;
     }
     /* chunks are multiples of 3 except the last, so their encodings join */
-    x->stage_len = nb_b64_encode(src, want, x->stage);
     x->stage_pos = 0;
     x->cur_off += want;
     return 0;
+}
+
+/* the owner freed the transfer: abort it */
+static size_t body_gone(nb_xfer *x)
+{
+    snprintf(x->msg, sizeof x->msg, "cancelled");
+    x->abort_kind = NB_KIND_CANCELLED;
+    return CURL_READFUNC_ABORT;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
@@ -1029,8 +1564,14 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
         }
         if (s->kind == NB_SEG_BYTES) {
             size_t k = (size_t)(s->raw_size - x->cur_off);
+            int gone;
             if (k > room) k = room;
-            memcpy(buf + out, s->ptr + x->cur_off, k);
+            /* borrowed bytes: read only while their owner has them */
+            pthread_mutex_lock(&x->engine->body_mu);
+            gone = x->body_gone;
+            if (!gone) memcpy(buf + out, s->ptr + x->cur_off, k);
+            pthread_mutex_unlock(&x->engine->body_mu);
+            if (gone) return body_gone(x);
             x->cur_off += k;
             out += k;
             room -= k;
@@ -1052,7 +1593,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             room -= (size_t)r;
             continue;
         }
-        if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
+        if (stage_b64(x, s)) return x->body_gone ? body_gone(x) : CURL_READFUNC_ABORT;
     }
     return out;
 }
@@ -1105,43 +1646,40 @@ static void xfer_release(nb_xfer *x)
 void nb_xfer_free(nb_xfer *x)
 {
     nb_engine *e;
+    int last = 0;
     if (!x) return;
     e = x->engine;
+    if (e && forked(e)) return; /* the parent's (see nb_engine_free): leaked */
     if (e) {
         lock(e);
-        if (!x->done && e->have_thread) {
-            /* the worker may be reading this transfer's borrowed request
-             * body or writing its buffers: wait until it has let go */
-            x->removed = 0;
-            op_push(e, x, OP_REMOVE);
-            curl_multi_wakeup(e->multi);
-            while (!x->removed) pthread_cond_wait(&e->cv, &e->mu);
-            if (!x->done) e->running--;
+        if (x->attached) {
+            /* the worker drives it: it frees it once detached, and from now
+             * on reads no borrowed byte of its body (the owner's may go) */
+            pthread_mutex_lock(&e->body_mu);
+            x->body_gone = 1;
+            pthread_mutex_unlock(&e->body_mu);
+            x->orphan = 1;
+            done_unlink(e, x);
+            if (!e->closed) {
+                op_push(e, x, OP_REMOVE);
+                wake(e);
+            } /* else the closing worker frees it */
+            unlock(e);
+            return;
+        }
+        if (!x->done) { /* never added: the worker never saw it */
+            x->done = 1;
+            e->running--;
         }
         op_unlink(e, x);
         done_unlink(e, x);
         all_unlink(e, x);
         x->engine = NULL;
+        last = engine_unref(e);
         unlock(e);
     }
     xfer_release(x);
-}
-
-/* libcurl's sockets, opened close-on-exec (atomically where the system has
- * SOCK_CLOEXEC), so a child the host spawns inherits no connection. */
-static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    curl_socket_t fd;
-    (void)ud;
-    (void)purpose;
-#ifdef SOCK_CLOEXEC
-    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-#else
-    fd = socket(a->family, a->socktype, a->protocol);
-    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
-#endif
-    if (fd < 0) return CURL_SOCKET_BAD;
-    return fd; /* libcurl owns it now (cppcheck read the ?: form as a leak) */
+    if (last) engine_destroy(e);
 }
 
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
@@ -1207,6 +1745,14 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     CURL *h;
     *kind = NB_OK;
     if (err && errlen) err[0] = 0;
+    if (forked(e)) {
+        *kind = NB_KIND_NETWORK;
+        snprintf(err, errlen,
+                 "this client was made in process %ld and cannot be used after fork() "
+                 "(in process %ld): make a new client in the forked child",
+                 (long)e->pid, (long)getpid());
+        return NULL;
+    }
     x = calloc(1, sizeof *x);
     if (!x) {
         *kind = NB_KIND_MEMORY;
@@ -1217,7 +1763,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
     x->empty_ok = o->empty_ok;
-    x->sse = o->jsonl ? 4 : o->stream ? 1 : 0;
+    x->sse = o->jsonl ? STREAM_JSONL : o->stream ? STREAM_UNSEEN : STREAM_NO;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1227,13 +1773,13 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     }
     x->timeout_ms = o->timeout_ms;
     x->stall_ms = o->stall_ms;
+    x->notify_progress = o->notify_progress;
     x->max_body = o->max_response_bytes;
 
     curl_easy_setopt(h, CURLOPT_URL, o->url);
     curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1269,6 +1815,8 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -1284,14 +1832,21 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
 
     x->t0 = x->t_active = nb_now();
     lock(e);
+    if (e->closed || ensure_worker(e, err, errlen) != 0) {
+        if (e->closed) snprintf(err, errlen, "the client is closed");
+        unlock(e);
+        *kind = NB_KIND_ENGINE;
+        goto fail;
+    }
     x->engine = e;
+    e->refs++;
     x->next = e->all;
     if (e->all) e->all->prev = x;
     e->all = x;
     e->running++;
     op_push(e, x, OP_ADD); /* the worker adds it to the multi handle */
+    wake(e);
     unlock(e);
-    curl_multi_wakeup(e->multi);
     return x;
 oom:
     *kind = NB_KIND_MEMORY;
@@ -1306,6 +1861,7 @@ void nb_xfer_drop_files(nb_xfer *x)
     nb_engine *e = x->engine;
     char **list;
     size_t i, n;
+    if (e && forked(e)) return; /* the parent's files */
     if (e) lock(e);
     x->files_dropped = 1;
     list = x->tmps;
@@ -1324,34 +1880,37 @@ void nb_xfer_drop_files(nb_xfer *x)
 void nb_xfer_cancel(nb_xfer *x)
 {
     nb_engine *e = x->engine;
-    if (!e) return; /* finished and collected, or its engine is gone */
+    if (!e || forked(e)) return; /* finished and collected, or not ours */
     lock(e);
-    if (!x->done) op_push(e, x, OP_CANCEL);
+    if (!x->done && !e->closed) {
+        op_push(e, x, OP_CANCEL);
+        wake(e);
+    }
     unlock(e);
-    curl_multi_wakeup(e->multi);
 }
 
 int nb_xfer_done(const nb_xfer *x)
 {
     nb_engine *e = x->engine;
     int d;
-    if (e) lock(e);
+    if (e && forked(e)) return x->done;
+    lock(e);
     d = x->done;
-    if (e) unlock(e);
+    unlock(e);
     return d;
 }
 
 int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
 {
     nb_engine *e = x->engine;
-    if (e && e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return -1;
+    if (e && (forked(e) || pthread_mutex_trylock(&e->mu) != 0)) return -1;
     p->uploaded = (uint64_t)x->ulnow;
     p->upload_total = x->upload_total;
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
     p->phase = phase_of(x);
-    if (e) unlock(e);
+    unlock(e);
     return 0;
 }
 
@@ -1382,13 +1941,16 @@ const char *nb_xfer_headers(const nb_xfer *x, size_t *len)
 
 const char *nb_xfer_body(const nb_xfer *x, size_t *len)
 {
-    if (x->mode == 1 && x->scan) return nb_scan_skeleton(x->scan, len);
+    if (x->mode == BODY_SCAN && x->scan) return nb_scan_skeleton(x->scan, len);
     *len = x->raw_body.len;
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2 && x->sse != 4; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2 || x->sse == 4; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x)
+{
+    return x->mode == BODY_SCAN && x->sse != STREAM_SSE && x->sse != STREAM_JSONL;
+}
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == STREAM_SSE || x->sse == STREAM_JSONL; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
 /* ------------------------------------------------------------------ stream events */
@@ -1397,7 +1959,8 @@ nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
 {
     nb_engine *e = x->engine;
     nb_event *ev;
-    if (e && e->have_thread) {
+    if (e && forked(e)) return NULL;
+    if (e) {
         if (wait) pthread_mutex_lock(&e->mu);
         else if (pthread_mutex_trylock(&e->mu) != 0) return NULL;
     }
@@ -1407,7 +1970,7 @@ nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
         if (!x->ev_head) x->ev_tail = NULL;
         ev->next = NULL;
     }
-    if (e && e->have_thread) pthread_mutex_unlock(&e->mu);
+    unlock(e);
     return ev;
 }
 

@@ -394,78 +394,6 @@ static void test_long_chunked(void)
     free(mime);
 }
 
-/* Streaming encoder: any split (and byte-at-a-time) equals one-shot. */
-static void enc_stream(const uint8_t *in, size_t n, const size_t *sizes, size_t nsizes,
-                       char *res, size_t *reslen)
-{
-    nb_b64_enc st;
-    size_t pos = 0, k = 0, w = 0;
-    char *buf;
-    nb_b64_enc_init(&st);
-    while (pos < n) {
-        size_t c = sizes[k++ % nsizes], got;
-        if (c == 0 || c > n - pos)
-            c = n - pos;
-        buf = (char *)malloc(nb_b64_encoded_len(c + 2));
-        got = nb_b64_enc_update(&st, in + pos, c, buf);
-        if (got % 4 != 0)
-            check_failures++;
-        memcpy(res + w, buf, got);
-        w += got;
-        free(buf);
-        pos += c;
-    }
-    buf = (char *)malloc(4);
-    k = nb_b64_enc_final(&st, buf);
-    memcpy(res + w, buf, k);
-    w += k;
-    free(buf);
-    *reslen = w;
-}
-
-static void test_stream_encoder(void)
-{
-    uint8_t src[64];
-    char ref[96], got[96];
-    size_t n, k, rl, gl;
-    int bad = 0;
-    for (k = 0; k < sizeof src; k++)
-        src[k] = (uint8_t)rnd();
-    for (n = 0; n <= sizeof src; n++) {
-        size_t one = 1;
-        rl = nb_b64_encode(src, n, ref);
-        for (k = 0; k <= n; k++) {
-            size_t sizes[2];
-            sizes[0] = k;
-            sizes[1] = 0;
-            enc_stream(src, n, sizes, 2, got, &gl);
-            if (gl != rl || memcmp(got, ref, rl) != 0)
-                bad++;
-        }
-        enc_stream(src, n, &one, 1, got, &gl);
-        if (gl != rl || memcmp(got, ref, rl) != 0)
-            bad++;
-    }
-    CHECK_EQ_I(bad, 0);
-    /* the state is reset by final and can be reused; empty updates are fine */
-    {
-        nb_b64_enc st;
-        char o[16];
-        size_t w;
-        nb_b64_enc_init(&st);
-        CHECK_EQ_U(nb_b64_enc_update(&st, (const uint8_t *)"f", 1, o), 0);
-        CHECK_EQ_U(nb_b64_enc_update(&st, (const uint8_t *)"", 0, o), 0);
-        CHECK_EQ_U(nb_b64_enc_final(&st, o), 4);
-        CHECK_MEM(o, 4, "Zg==", 4);
-        CHECK_EQ_U(nb_b64_enc_final(&st, o), 0);
-        w = nb_b64_enc_update(&st, (const uint8_t *)"fo", 2, o);
-        CHECK_EQ_U(w, 0);
-        w = nb_b64_enc_update(&st, (const uint8_t *)"obar", 4, o);
-        CHECK_MEM(o, w, "Zm9vYmFy", 8);
-        CHECK_EQ_U(nb_b64_enc_final(&st, o), 0);
-    }
-}
-
 int main(void)
 {
     test_sizes();
@@ -478,6 +406,5 @@ int main(void)
     test_invalid();
     test_sticky_error();
     test_long_chunked();
-    test_stream_encoder();
     return check_done();
 }
