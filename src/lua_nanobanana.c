@@ -33,6 +33,7 @@
 #include "version.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,9 +395,31 @@ static int l_engine(lua_State *L)
     luaL_setmetatable(L, ENGINE_MT);
     lua_newtable(L); /* pinned transfers */
     nb_setuservalue(L, -2);
+    errno = 0;
     b->e = nb_engine_new();
-    if (!b->e) return luaL_error(L, "cannot initialise libcurl");
+    if (!b->e) {
+        int err = errno;
+        return luaL_error(L, "nanobanana: cannot create the client's engine: %s",
+                          err == EMFILE || err == ENFILE ? "too many open files"
+                          : err ? strerror(err) : "libcurl could not be initialised");
+    }
     return 1;
+}
+
+/*** The notification fd: readable when poll() has work. @treturn integer fd (-1 once closed) */
+static int engine_pollfd(lua_State *L)
+{
+    engine_box *b = luaL_checkudata(L, 1, ENGINE_MT);
+    lua_pushinteger(L, b->e ? nb_engine_pollfd(b->e) : -1);
+    return 1;
+}
+
+/*** Drains the notification fd (end of poll): it stays readable while
+ * finished transfers or stream events wait to be taken. */
+static int engine_settle(lua_State *L)
+{
+    nb_engine_settle(check_engine(L, 1)->e);
+    return 0;
 }
 
 static int engine_close(lua_State *L)
@@ -525,6 +548,9 @@ static int engine_start(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 2, "stream");
     o.stream = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "progress");
+    o.notify_progress = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     /* the box exists (and is collectable) before the transfer does */
@@ -984,6 +1010,8 @@ static const luaL_Reg engine_methods[] = {
     {"perform", engine_perform},
     {"next_done", engine_next_done},
     {"replace_file", engine_replace_file},
+    {"pollfd", engine_pollfd},
+    {"settle", engine_settle},
     {"close", engine_close},
     {"__gc", engine_close},
 #if NB_HAVE_CLOSE

@@ -193,7 +193,7 @@ function Client:_start(prompt, opts, level, on_finish)
     stall = opts.stall_timeout or o.stall_timeout, max_bytes = o.max_response_bytes,
     proxy = o.proxy, ca_file = o.ca_file, ca_path = o.ca_path,
     blob_dir = opts.output and dirname(opts.output) or nil,
-    flush_blobs = false,
+    flush_blobs = false, progress = opts.on_progress ~= nil or nil,
   }
   if opts.output then -- an existing file will be replaced: see transport.h flush_blobs
     local f = io.open(opts.output, "rb")

@@ -73,10 +73,40 @@ function M:poll()
   end
   self:_fire_events()
   self:_fire_done()
+  if not self._closed then self._engine:settle() end -- the fd is quiet until there is new work
   local n = 0
   for _ in pairs(self._reqs) do n = n + 1 end
   return n
 end
+
+--- The pollable protocol (cqueues' pollfd/events/timeout; LuaSocket's
+-- getfd/dirty): an fd that is readable whenever poll() has something to do
+-- (a transfer finished, a stream event arrived, progress moved for a request
+-- with on_progress: about 10 Hz), quiet otherwise; poll() drains it.
+-- @treturn integer fd (-1 once the client is closed)
+function M:pollfd()
+  if self._closed then return -1 end
+  return self._engine:pollfd()
+end
+
+--- The events to wait for on pollfd(): "r".
+function M:events() return "r" end
+
+--- Seconds until poll() must run even if the fd stays quiet (a retry timer,
+-- callbacks already due), or nil when only the fd can bring work.
+-- @treturn number|nil
+function M:timeout()
+  if self._qhead or next(self._evreqs) then return 0 end
+  local t = self:_next_retry()
+  if not t then return nil end
+  local dt = t - core.now()
+  return dt > 0 and dt or 0
+end
+
+--- LuaSocket's select: client:getfd() is pollfd(); client:dirty() is true
+-- when poll() has work the fd does not show (timeout() == 0).
+M.getfd = M.pollfd
+function M:dirty() return self:timeout() == 0 end
 
 -- Fires the queued stream events (inside poll()), in order, one request at
 -- a time; an error in on_event reaches poll's caller, the queue stays sound.

@@ -28,6 +28,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#define NB_EVENTFD 1
+#else
+#define NB_EVENTFD 0
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -242,6 +248,10 @@ struct nb_xfer {
     double t0, t_end, t_active; /* start, end, last byte moved */
     long timeout_ms, stall_ms;
     curl_off_t ulnow, ultotal, dlnow, dltotal; /* e->mu */
+    int notify_progress;      /* progress wakes the notification fd */
+    nb_phase notified_phase;  /* as of the last progress notification (worker) */
+    double t_notified;        /* when that was (worker) */
+    double t_published;       /* progress last written under e->mu (worker) */
 };
 
 /* The engine owns one worker thread that alone calls libcurl's multi API
@@ -263,11 +273,21 @@ struct nb_engine {
     int running;              /* started and not finished */
     int running_seen;         /* the caller's last reading of running */
     unsigned long event_seq, event_seq_seen; /* stream events queued; as of the last perform() */
+    /* the notification fd (nb_engine_pollfd): readable while `signaled`;
+     * an eventfd (nfd_r == nfd_w) or a pipe. Written by the worker, drained
+     * by nb_engine_settle(), closed by nb_engine_free(), all under e->mu. */
+    int nfd_r, nfd_w;
+    int signaled;
+    int work; /* post_work(): atomic */
 };
 
 /* ------------------------------------------------------------------ engine */
 
 static void *worker_main(void *arg);
+static int notify_open(nb_engine *e);
+static void notify_close(nb_engine *e);
+static void notify(nb_engine *e);
+static void notify_drain(nb_engine *e);
 
 nb_engine *nb_engine_new(void)
 {
@@ -275,8 +295,15 @@ nb_engine *nb_engine_new(void)
     if (nb_transport_global_init()) return NULL;
     e = calloc(1, sizeof *e);
     if (!e) return NULL;
+    if (notify_open(e) != 0) {
+        int err = errno;
+        free(e);
+        errno = err;
+        return NULL;
+    }
     e->multi = curl_multi_init();
     if (!e->multi) {
+        notify_close(e);
         free(e);
         return NULL;
     }
@@ -296,6 +323,71 @@ nb_engine *nb_engine_new(void)
 
 static void lock(nb_engine *e) { if (e->have_thread) pthread_mutex_lock(&e->mu); }
 static void unlock(nb_engine *e) { if (e->have_thread) pthread_mutex_unlock(&e->mu); }
+
+/* ---- the notification fd */
+
+/* Opens the fd (close-on-exec, non-blocking). 0, or -1 with errno set. */
+static int notify_open(nb_engine *e)
+{
+#if NB_EVENTFD
+    e->nfd_r = e->nfd_w = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return e->nfd_r < 0 ? -1 : 0;
+#else
+    int p[2], i;
+    e->nfd_r = e->nfd_w = -1;
+    if (pipe(p) != 0) return -1;
+    for (i = 0; i < 2; i++) {
+        int fl = fcntl(p[i], F_GETFL);
+        if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) != 0 ||
+            fcntl(p[i], F_SETFD, FD_CLOEXEC) != 0) {
+            int err = errno;
+            close(p[0]);
+            close(p[1]);
+            errno = err;
+            return -1;
+        }
+    }
+    e->nfd_r = p[0];
+    e->nfd_w = p[1];
+    return 0;
+#endif
+}
+
+/* (e->mu held) */
+static void notify_close(nb_engine *e)
+{
+    if (e->nfd_r >= 0) close(e->nfd_r);
+    if (e->nfd_w >= 0 && e->nfd_w != e->nfd_r) close(e->nfd_w);
+    e->nfd_r = e->nfd_w = -1;
+    e->signaled = 0;
+}
+
+/* (e->mu held) Makes the fd readable: there is work for the caller. */
+static void notify(nb_engine *e)
+{
+    ssize_t r;
+    if (e->signaled || e->nfd_w < 0) return;
+#if NB_EVENTFD
+    {
+        uint64_t one = 1;
+        r = write(e->nfd_w, &one, sizeof one);
+    }
+#else
+    r = write(e->nfd_w, "!", 1);
+#endif
+    (void)r; /* full (cannot be: one write per drain) or closed: readable anyway */
+    e->signaled = 1;
+}
+
+/* (e->mu held) Makes the fd quiet. */
+static void notify_drain(nb_engine *e)
+{
+    char buf[64];
+    if (!e->signaled || e->nfd_r < 0) return;
+    while (read(e->nfd_r, buf, sizeof buf) > 0) {
+    }
+    e->signaled = 0;
+}
 
 /* (e->mu held) Unlinks x from a singly linked queue whose link field sits
  * at byte offset `link` in nb_xfer (done_next or op_next). */
@@ -331,10 +423,16 @@ static void op_unlink(nb_engine *e, nb_xfer *x)
     x->op = OP_NONE;
 }
 
+/* (e->mu held) tells the worker there are operations, trash or a stop to
+ * look at: it reads this without the lock and takes the lock only then, so
+ * that a busy worker leaves the lock free for the caller's try-locks. */
+static void post_work(nb_engine *e) { __atomic_store_n(&e->work, 1, __ATOMIC_RELEASE); }
+
 /* (e->mu held) queues op for the worker; a later op replaces an earlier one
  * except that an ADD still pending is simply dropped by CANCEL/REMOVE. */
 static void op_push(nb_engine *e, nb_xfer *x, int op)
 {
+    post_work(e);
     if (x->op != OP_NONE) op_unlink(e, x);
     x->op = op;
     x->op_next = NULL;
@@ -417,6 +515,7 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
         }
         if (e->ntrash < e->captrash) {
             e->trash[e->ntrash++] = old;
+            post_work(e);
             queued = 1;
         }
         unlock(e);
@@ -435,6 +534,7 @@ void nb_engine_free(nb_engine *e)
     if (e->have_thread) {
         pthread_mutex_lock(&e->mu);
         e->stop = 1;
+        post_work(e);
         pthread_mutex_unlock(&e->mu);
         curl_multi_wakeup(e->multi);
         pthread_join(e->thread, NULL);
@@ -450,6 +550,7 @@ void nb_engine_free(nb_engine *e)
         x->engine = NULL;
     }
     curl_multi_cleanup(e->multi);
+    notify_close(e);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e);
@@ -471,6 +572,21 @@ nb_xfer *nb_engine_next_done(nb_engine *e)
     }
     unlock(e);
     return x;
+}
+
+int nb_engine_pollfd(const nb_engine *e) { return e->nfd_r; }
+
+void nb_engine_settle(nb_engine *e)
+{
+    const nb_xfer *x;
+    int pending;
+    lock(e);
+    notify_drain(e);
+    pending = e->done_head != NULL;
+    for (x = e->all; x && !pending; x = x->next)
+        if (x->ev_head) pending = 1;
+    if (pending) notify(e);
+    unlock(e);
 }
 
 /* ------------------------------------------------------------------ outcome */
@@ -546,6 +662,7 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
             e->done_tail = x;
         }
         if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        notify(e); /* last: the caller wakes to a lock it can take */
         unlock(e);
     }
 }
@@ -668,7 +785,9 @@ static void *worker_main(void *arg)
         nb_xfer *x;
         CURLMsg *msg;
         int n, running = 0;
+        if (!__atomic_load_n(&e->work, __ATOMIC_ACQUIRE)) goto drive;
         pthread_mutex_lock(&e->mu);
+        __atomic_store_n(&e->work, 0, __ATOMIC_RELAXED);
         if (e->stop) {
             pthread_mutex_unlock(&e->mu);
             break;
@@ -696,6 +815,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&e->mu);
         empty_trash(e);
+    drive:
         curl_multi_perform(e->multi, &running);
         while ((msg = curl_multi_info_read(e->multi, &n))) {
             x = NULL;
@@ -856,9 +976,20 @@ static int sse_event_end(void *ud)
     if (e) {
         e->event_seq++;
         if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        notify(e);
         unlock(e);
     }
     return 0;
+}
+
+/* (e->mu held) where x stands */
+static nb_phase phase_of(const nb_xfer *x)
+{
+    if (x->done) return NB_PHASE_DONE;
+    if (x->dlnow > 0) return NB_PHASE_DOWNLOADING;
+    if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) return NB_PHASE_WAITING;
+    if (x->ulnow > 0) return NB_PHASE_UPLOADING;
+    return NB_PHASE_CONNECTING;
 }
 
 /* ------------------------------------------------------------------ libcurl callbacks */
@@ -953,20 +1084,44 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return total;
 }
 
+/* Progress wakes the notification fd at most this often per transfer (a
+ * phase change wakes it at once). */
+#define NB_PROGRESS_NOTIFY_S 0.1
+#define NB_PUBLISH_S 0.01
+
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     nb_xfer *x = ud;
     double now = nb_now();
-    int stalled = 0;
-    lock(x->engine);
-    if (dlnow != x->dlnow || ulnow != x->ulnow) x->t_active = now;
+    int stalled = 0, moved = dlnow != x->dlnow || ulnow != x->ulnow;
+    if (moved) x->t_active = now;
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
+    /* libcurl calls this often while nothing moves: take the lock (which
+     * the caller's poll only tries) only when there is news */
+    if (!moved && dltotal == x->dltotal && ultotal == x->ultotal) goto out;
+    /* and, while bytes stream in, publish at most every NB_PUBLISH_S
+     * (a phase change at once) */
+    if (dltotal == x->dltotal && ultotal == x->ultotal && now - x->t_published < NB_PUBLISH_S &&
+        (x->dlnow > 0) == (dlnow > 0) && (x->ulnow > 0) == (ulnow > 0) &&
+        ((uint64_t)x->ulnow >= x->upload_total) == ((uint64_t)ulnow >= x->upload_total))
+        goto out;
+    x->t_published = now;
+    lock(x->engine);
     x->dltotal = dltotal;
     x->dlnow = dlnow;
     x->ultotal = ultotal;
     x->ulnow = ulnow;
+    if (x->notify_progress && x->engine) {
+        nb_phase ph = phase_of(x);
+        if (ph != x->notified_phase || (moved && now - x->t_notified >= NB_PROGRESS_NOTIFY_S)) {
+            x->notified_phase = ph;
+            x->t_notified = now;
+            notify(x->engine);
+        }
+    }
     unlock(x->engine);
+out:
     if (stalled) {
         snprintf(x->msg, sizeof x->msg, "no byte moved for %.1f s (stall_timeout)",
                  now - x->t_active);
@@ -1184,6 +1339,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     }
     x->timeout_ms = o->timeout_ms;
     x->stall_ms = o->stall_ms;
+    x->notify_progress = o->notify_progress;
     x->max_body = o->max_response_bytes;
 
     curl_easy_setopt(h, CURLOPT_URL, o->url);
@@ -1285,11 +1441,7 @@ int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
-    if (x->done) p->phase = NB_PHASE_DONE;
-    else if (x->dlnow > 0) p->phase = NB_PHASE_DOWNLOADING;
-    else if (x->upload_total > 0 && (uint64_t)x->ulnow >= x->upload_total) p->phase = NB_PHASE_WAITING;
-    else if (x->ulnow > 0) p->phase = NB_PHASE_UPLOADING;
-    else p->phase = NB_PHASE_CONNECTING;
+    p->phase = phase_of(x);
     if (e) unlock(e);
     return 0;
 }

@@ -74,6 +74,8 @@ typedef struct nb_xfer_opts {
     const char *accept_encoding; /* NULL: "gzip"; "": none */
     const char *proxy, *ca_file, *ca_path; /* NULL: libcurl defaults */
     int insecure;            /* 1: skip TLS verification (tests only) */
+    int notify_progress;     /* 1: progress makes the engine's fd readable
+                              * (about 10 Hz; a phase change at once) */
 } nb_xfer_opts;
 
 /* Where a transfer stands (nb_xfer_progress). */
@@ -127,6 +129,17 @@ int nb_engine_perform(nb_engine *e, int wait_ms);
  * never pays for freeing its pages. Returns 0, or -1 with a message. */
 int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char *err,
                            size_t errlen);
+
+/* The notification fd (close-on-exec, non-blocking; owned by the engine,
+ * closed by nb_engine_free): readable whenever the caller has work — a
+ * transfer finished, a stream event arrived, progress moved (transfers
+ * started with notify_progress) — and quiet otherwise. Caller's thread. */
+int nb_engine_pollfd(const nb_engine *e);
+
+/* Drains the fd once the caller has collected what there was (call it at
+ * the end of a poll): it stays readable if finished transfers or stream
+ * events are still waiting to be taken. Caller's thread. */
+void nb_engine_settle(nb_engine *e);
 
 /* Pops one transfer that finished (or was cancelled) since the last call,
  * in completion order; NULL when none (or, without waiting, when the worker
