@@ -36,6 +36,5 @@ while true do
   else
     results:push { id = job.id, error = tostring(data) }
   end
-  job = nil
   collectgarbage()
 end
