@@ -302,6 +302,26 @@ describe("nanobanana.loop", function()
       assert.are.same({ "api", 500 }, { e_err.kind, e_err.status })
     end)
 
+    it("an error in a callback reaches cq:step; the adapter carries on", function()
+      local cq = cqueues.new()
+      local h = loop.cqueues(client, cq)
+      local res
+      cq:wrap(function()
+        nb.await(client:start("cq bad callback", { on_done = function() error("boom in on_done") end }))
+        res = nb.await(client:start("cq after the error"))
+        h:stop()
+      end)
+      local errs = {}
+      local deadline = core.now() + 20
+      while not cq:empty() and core.now() < deadline do
+        local ok, err = cq:step(0.5)
+        if not ok then errs[#errs + 1] = tostring(err) end
+      end
+      assert.are.equal(1, #errs)
+      assert.truthy(errs[1]:find("boom in on_done", 1, true))
+      assert.are.equal(served_sha(server, "cq after the error"), fake.sha256(res.images[1].data))
+    end)
+
     it("stop() ends the driver: the controller empties", function()
       local cq = cqueues.new()
       local h = loop.cqueues(client, cq)

@@ -205,7 +205,7 @@ function M.cqueues(client, cq)
     end
     return req:result()
   end
-  cq:wrap(function()
+  local function driver()
     while not h._stopped do
       -- the client is a cqueues pollable (pollfd/events/timeout); cond wakes
       -- this coroutine on stop()
@@ -215,9 +215,13 @@ function M.cqueues(client, cq)
       if client:pollfd() < 0 then h:stop(); break end
       local ok, err = pcall(client.poll, client)
       cond:signal()
-      if not ok then error(err, 0) end
+      if not ok then -- a callback's error reaches cq:step/cq:loop; a new driver carries on
+        cq:wrap(driver)
+        error(err, 0)
+      end
     end
-  end)
+  end
+  cq:wrap(driver)
   return h
 end
 
