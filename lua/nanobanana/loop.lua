@@ -10,6 +10,7 @@
 --   local h = loop.luv(client[, uv][, opts])   -- uv: luv module or vim.loop
 --   h:spawn(fn, ...)  -- runs fn in a coroutine; nb.await(req) in it resumes from the loop
 --   h:stop()          -- detaches (before client:close()); the loop may then exit
+--   h.steps, h.max_step  -- how often the loop ran poll(), the longest run (s)
 --
 --   local h = loop.cqueues(client, cq)         -- cq: a cqueues controller
 --   cq:wrap(fn)       -- nb.await(req) inside waits on a condition the adapter signals
@@ -23,6 +24,8 @@ local M = {}
 local Handle = { __name = "nanobanana.loop.Handle" }
 Handle.__index = Handle
 
+local now = require("nanobanana.core").now
+
 local function is_request(x)
   local mt = getmetatable(x)
   return type(mt) == "table" and mt.__name == "nanobanana.Request"
@@ -34,7 +37,7 @@ local function attach(client, level)
   end
   if rawget(client, "_loop") then error("nanobanana.loop: this client is already attached to a loop", level + 1) end
   if client:pollfd() < 0 then error("nanobanana.loop: the client is closed", level + 1) end
-  local h = setmetatable({ client = client, _waiting = {}, _stopped = false }, Handle)
+  local h = setmetatable({ client = client, _waiting = {}, _stopped = false, steps = 0, max_step = 0 }, Handle)
   client._loop = h
   return h
 end
@@ -62,6 +65,14 @@ function Handle:_wake_waiting()
     self._waiting[co] = nil
     self:_resume(co)
   end
+end
+
+-- h.steps: how many times the loop ran poll() (and the coroutines it woke);
+-- h.max_step: the longest of those runs, in seconds (callbacks included):
+-- the most the client took from the loop at once
+function Handle:_count(dt)
+  self.steps = self.steps + 1
+  if dt > self.max_step then self.max_step = dt end
 end
 
 --- Runs fn(...) in a coroutine, now (up to its first nb.await); nb.await(req)
@@ -116,11 +127,13 @@ function M.luv(client, uv, opts)
     pending = false
     if h._stopped then return end
     if client:pollfd() < 0 then return h:stop() end -- closed under us
+    local t0 = now()
     local ok, err = pcall(client.poll, client)
     h:_rearm()
     if not ok then error(err, 0) end -- a callback's error reaches the loop, the state stays sound
     h:_wake_waiting()
     h:_rearm()
+    h:_count(now() - t0)
   end
   local function step()
     if h._stopped then return end
@@ -213,8 +226,10 @@ function M.cqueues(client, cq)
       if t == nil or t > 0 then cqueues.poll(client, cond) end
       if h._stopped then break end
       if client:pollfd() < 0 then h:stop(); break end
+      local t0 = now()
       local ok, err = pcall(client.poll, client)
       cond:signal()
+      h:_count(now() - t0)
       if not ok then -- a callback's error reaches cq:step/cq:loop; a new driver carries on
         cq:wrap(driver)
         error(err, 0)

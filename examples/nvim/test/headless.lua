@@ -12,7 +12,8 @@
 --     autocmd records when the editor handled each one.
 -- Then checks: the file is the server's image byte for byte (sha256 against
 -- the server's log), progress and the path were reported in the message
--- area, every typed key reached the buffer, the timer kept firing. Writes
+-- area, every typed key reached the buffer, the timer kept firing (no tick
+-- over 50 ms late), and no run of poll() held the editor's loop over 20 ms. Writes
 -- `nvim:` figures to NB_OUT/report.txt; exits 0 (:qa) or 1 (:cq).
 local root = assert(os.getenv("NB_ROOT"), "NB_ROOT")
 local fake_url = assert(os.getenv("NB_FAKE_URL"), "NB_FAKE_URL")
@@ -25,6 +26,7 @@ vim.cmd("runtime plugin/nanobanana.lua")
 local uv = vim.loop
 local function now_ms() return uv.hrtime() / 1e6 end
 local LATE_MS = tonumber(os.getenv("NB_NVIM_LATE_MS") or "50") -- the bound on a tick's lateness
+local STEP_MS = 20 -- the bound on one run of poll() and its callbacks on the editor's loop
 
 local plugin = require "nanobanana_nvim"
 plugin.setup {
@@ -103,11 +105,16 @@ local function finish()
   check(xs == #sent and handled == #sent, string.format("typed %d keys, buffer has %d, handled %d", #sent, xs, handled))
   check(ticks >= 20, "the editor timer ticked only " .. ticks .. " times")
   check(max_late <= LATE_MS, string.format("an editor timer tick was %.1f ms late (bound %d ms)", max_late, LATE_MS))
+  local h = plugin.handle
+  local step_ms = h and h.max_step * 1000 or 1 / 0
+  check(step_ms <= STEP_MS, string.format("the client held the editor's loop for %.2f ms at once (bound %d ms)",
+    step_ms, STEP_MS))
   local report = {}
   report[1] = string.format("nvim: %s, :NanoBanana returned in %.2f ms; a 24 MiB 4K image in %.2f s; editor timer (%d ms): "
-    .. "%d ticks, max lateness %.1f ms, mean %.2f ms; %d keys typed, max key lag %.1f ms; %d progress messages",
+    .. "%d ticks, max lateness %.1f ms, mean %.2f ms; %d keys typed, max key lag %.1f ms; %d progress messages; "
+    .. "the loop ran poll() %d times, the longest %.2f ms",
     vim.fn.matchstr(vim.fn.execute("version"), "NVIM v[^\n]*"), started_ms, wall / 1000, INTERVAL, ticks, max_late,
-    late_sum / math.max(ticks, 1), #sent, max_key_lag, progress)
+    late_sum / math.max(ticks, 1), #sent, max_key_lag, progress, h and h.steps or 0, step_ms)
   for _, m in ipairs(plugin.messages) do report[#report + 1] = "nvim-message: " .. m end
   for _, f in ipairs(fails) do report[#report + 1] = "FAIL: " .. f end
   local f = assert(io.open(out .. "/report.txt", "w"))

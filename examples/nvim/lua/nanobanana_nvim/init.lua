@@ -35,6 +35,7 @@ local function ensure_client()
   if client then return client end
   client = nb.new(M.config.client)
   handle = loop.luv(client, vim.loop) -- callbacks through vim.schedule (the adapter's default in Neovim)
+  M.handle = handle -- handle.steps, handle.max_step: what the client took from the editor's loop
   vim.api.nvim_create_autocmd("VimLeavePre", { callback = M.shutdown })
   return client
 end
@@ -90,7 +91,7 @@ end
 function M.shutdown()
   if handle then handle:stop() end
   if client then client:close() end
-  handle, client = nil, nil
+  handle, client, M.handle = nil, nil, nil
 end
 
 return M
