@@ -329,6 +329,30 @@ describe("nanobanana.loop", function()
       assert.are.equal(served_sha(server, "cq after the error"), fake.sha256(res.images[1].data))
     end)
 
+    it("does not spin: 8 requests waiting on a slow server cost the controller almost no CPU", function()
+      local cq = cqueues.new()
+      local h = loop.cqueues(client, cq)
+      local left, win = 8, {}
+      for i = 1, 8 do
+        cq:wrap(function()
+          assert(nb.await(client:start("cq idle " .. i .. " [[fault:slow_headers:1.5]]")))
+          left = left - 1
+          if left == 0 then h:stop() end
+        end)
+      end
+      cq:wrap(function() -- the window: 0.2 s to 1.4 s, while the server holds every answer back
+        cqueues.sleep(0.2); win[1] = { os.clock(), core.now(), h.steps }
+        cqueues.sleep(1.2); win[2] = { os.clock(), core.now(), h.steps }
+      end)
+      assert.is_true(run_cq(cq))
+      assert.are.equal(0, left)
+      local cpu, wall, steps = win[2][1] - win[1][1], win[2][2] - win[1][2], win[2][3] - win[1][3]
+      assert.is_true(cpu < 0.05 * wall, string.format("cpu %.3f s over %.3f s", cpu, wall))
+      assert.is_true(steps < 20, "poll() ran " .. steps .. " times while idle")
+      print(string.format("\ncqueues idle: 8 requests waiting %.2f s: %.2f ms CPU (%.2f%% of a core), poll() ran %d times",
+        wall, cpu * 1000, cpu / wall * 100, steps))
+    end)
+
     it("stop() ends the driver: the controller empties", function()
       local cq = cqueues.new()
       local h = loop.cqueues(client, cq)

@@ -9,4 +9,4 @@ loops_bad=$(grep -c '^not ok \|# SKIP' "$LOGS/loops.log")
 if [ "$loops_rc" != 0 ] && [ "$loops_bad" = 0 ]; then loops_bad=1; fi
 if [ "$loops_bad" != 0 ] || [ "$loops_ok" = 0 ]; then grep -A25 '^not ok \|# SKIP' "$LOGS/loops.log" | head -80; tail -5 "$LOGS/loops.log"; fi
 count "$loops_ok" "$loops_bad" "loop adapters (luv, cqueues; lua5.4)"
-grep '^luv idle:' "$LOGS/loops.log"
+grep '^luv idle:\|^cqueues idle:' "$LOGS/loops.log"
