@@ -49,8 +49,9 @@ describe("pollfd", function()
     assert.are.equal(math.type and "integer" or "number", math.type and math.type(fd) or "number")
     assert.is_true(fd >= 0)
     local flags = fdinfo_flags(fd)
-    assert.are_not.equal(0, flags & 0x800, "O_NONBLOCK")   -- 04000
-    assert.are_not.equal(0, flags & 0x80000, "O_CLOEXEC")  -- 02000000
+    local function bit(v, b) return math.floor(v / b) % 2 end -- (no & in Lua 5.1 / LuaJIT)
+    assert.are_not.equal(0, bit(flags, 0x800), "O_NONBLOCK")   -- 04000
+    assert.are_not.equal(0, bit(flags, 0x80000), "O_CLOEXEC")  -- 02000000
     assert.are.equal("r", c:events())
     assert.are.equal(fd, c:getfd())
     assert.is_nil(c:timeout())

@@ -110,13 +110,13 @@ local LUV_OPTS = { schedule = true }
 --   may call vim.api; false runs them straight from the luv callback.
 -- @return handle
 function M.luv(client, uv, opts)
-  local h = attach(client, 2)
   if type(uv) == "table" and opts == nil and uv.new_poll == nil then uv, opts = nil, uv end
   opts = opts or {}
   for k in pairs(opts) do
-    if LUV_OPTS[k] == nil then client._loop = nil; error("nanobanana.loop: unknown option " .. tostring(k), 2) end
+    if LUV_OPTS[k] == nil then error("nanobanana.loop: unknown option " .. tostring(k), 2) end
   end
   uv = uv or (rawget(_G, "vim") and (vim.uv or vim.loop)) or require "luv"
+  local h = attach(client, 2)
   local schedule = opts.schedule
   if schedule == nil and rawget(_G, "vim") and type(vim.schedule) == "function" then schedule = vim.schedule end
   if schedule == false then schedule = nil end
