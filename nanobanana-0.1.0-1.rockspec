@@ -46,6 +46,7 @@ build = {
     ["nanobanana.errors"] = "lua/nanobanana/errors.lua",
     ["nanobanana.image"] = "lua/nanobanana/image.lua",
     ["nanobanana.json"] = "lua/nanobanana/json.lua",
+    ["nanobanana.loop"] = "lua/nanobanana/loop.lua",
     ["nanobanana.many"] = "lua/nanobanana/many.lua",
     ["nanobanana.models"] = "lua/nanobanana/models.lua",
     ["nanobanana.options"] = "lua/nanobanana/options.lua",
