@@ -164,9 +164,9 @@ describe("nanobanana.loop", function()
 
     it("runs poll and the coroutines through opts.schedule (vim.schedule in Neovim)", function()
       local queued, inside = 0, false
-      local idle = uv.new_idle()
+      local idle = uv.new_timer()
       local q = {}
-      idle:start(function() -- a stand-in for the editor's main loop: runs what was scheduled
+      idle:start(1, 1, function() -- a stand-in for the editor's main loop: runs what was scheduled
         local fns = q; q = {}
         for _, fn in ipairs(fns) do inside = true; fn(); inside = false end
       end)
