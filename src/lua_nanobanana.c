@@ -39,6 +39,7 @@
 #include <string.h>
 
 #define ENGINE_MT "nanobanana.Engine"
+#define NB_CURL_MIN 0x074400 /* 7.68.0: curl_multi_poll, curl_multi_wakeup */
 #define XFER_MT "nanobanana.Xfer"
 #define EVENT_MT "nanobanana.Event"
 
@@ -387,16 +388,63 @@ static xfer_box *check_xfer(lua_State *L, int i)
     return luaL_checkudata(L, i, XFER_MT);
 }
 
-/*** A new engine (one libcurl multi handle). @treturn Engine */
+/* The state's group (transport.h): lua_close waits for the workers of this
+ * state's engines to end (they cancel at once) before the module can be
+ * unloaded. Its box is made when the module is opened, so lua_close
+ * finalizes it after every engine and before unloading C modules. */
+#define GROUP_MT "nanobanana.Group"
+static const char group_key = 'g';
+
+static int group_gc(lua_State *L)
+{
+    nb_group **g = luaL_checkudata(L, 1, GROUP_MT);
+    nb_group_free(*g);
+    *g = NULL;
+    return 0;
+}
+
+static nb_group *state_group(lua_State *L)
+{
+    nb_group **g;
+    lua_pushlightuserdata(L, (void *)&group_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    g = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (g && *g) return *g;
+    g = nb_newuserdata(L, sizeof *g);
+    *g = NULL;
+    luaL_setmetatable(L, GROUP_MT);
+    *g = nb_group_new();
+    if (!*g) luaL_error(L, "nanobanana: out of memory");
+    lua_pushlightuserdata(L, (void *)&group_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return *g;
+}
+
+/* seconds -> milliseconds as a long, clamped to [lo, hi] (NaN: lo) */
+static long clamp_ms(double seconds, long lo, long hi)
+{
+    double ms = seconds * 1000.0;
+    if (!(ms >= (double)lo)) return lo; /* NaN too */
+    if (ms >= (double)hi) return hi;
+    return (long)ms;
+}
+
+/*** A new engine (one libcurl multi handle, one worker while busy).
+ * @tparam[opt=3] number idle seconds the worker stays with nothing to do
+ * @treturn Engine */
 static int l_engine(lua_State *L)
 {
+    long idle_ms = clamp_ms(luaL_optnumber(L, 1, 3.0), 1, 3600L * 1000);
+    nb_group *g = state_group(L);
     engine_box *b = nb_newuserdata(L, sizeof *b);
     b->e = NULL;
     luaL_setmetatable(L, ENGINE_MT);
     lua_newtable(L); /* pinned transfers */
     nb_setuservalue(L, -2);
     errno = 0;
-    b->e = nb_engine_new();
+    b->e = nb_engine_new(g, idle_ms);
     if (!b->e) {
         int err = errno;
         return luaL_error(L, "nanobanana: cannot create the client's engine: %s",
@@ -411,6 +459,13 @@ static int engine_pollfd(lua_State *L)
 {
     engine_box *b = luaL_checkudata(L, 1, ENGINE_MT);
     lua_pushinteger(L, b->e ? nb_engine_pollfd(b->e) : -1);
+    return 1;
+}
+
+/*** true in a forked child of the process that made the engine */
+static int engine_forked(lua_State *L)
+{
+    lua_pushboolean(L, nb_engine_forked(check_engine(L, 1)->e));
     return 1;
 }
 
@@ -492,6 +547,9 @@ static nb_seg *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
     return segs;
 }
 
+/* the longest timeout (ms) passed on: about 24 days, within a 32-bit long */
+#define NB_MAX_MS 2147483647L
+
 /*** Starts a transfer.
  * @tparam table spec url, headers (array of "Name: value"), body (array of
  *   segments), timeout, connect_timeout, stall (seconds), max_bytes,
@@ -531,10 +589,14 @@ static int engine_start(lua_State *L)
     o.headers = hdrs;
     o.nheaders = nh;
     o.segs = read_segments(L, 2, pin, &o.nsegs);
-    o.timeout_ms = (long)(opt_field_num(L, 2, "timeout", 0) * 1000.0);
-    o.connect_timeout_ms = (long)(opt_field_num(L, 2, "connect_timeout", 0) * 1000.0);
-    o.stall_ms = (long)(opt_field_num(L, 2, "stall", 0) * 1000.0);
-    o.max_response_bytes = (uint64_t)opt_field_num(L, 2, "max_bytes", 0);
+    /* NaN and negatives: 0 (none); huge: clamped (no UB converting) */
+    o.timeout_ms = clamp_ms(opt_field_num(L, 2, "timeout", 0), 0, NB_MAX_MS);
+    o.connect_timeout_ms = clamp_ms(opt_field_num(L, 2, "connect_timeout", 0), 0, NB_MAX_MS);
+    o.stall_ms = clamp_ms(opt_field_num(L, 2, "stall", 0), 0, NB_MAX_MS);
+    {
+        double mb = opt_field_num(L, 2, "max_bytes", 0);
+        o.max_response_bytes = !(mb > 0) ? 0 : mb >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)mb;
+    }
     o.blob_dir = opt_field_str(L, 2, "blob_dir");
     o.accept_encoding = opt_field_str(L, 2, "accept_encoding");
     o.proxy = opt_field_str(L, 2, "proxy");
@@ -563,6 +625,7 @@ static int engine_start(lua_State *L)
     /* make room in the engine's pin table before acquiring anything */
     nb_getuservalue(L, 1);
     xb->x = nb_xfer_start(eb->e, &o, &kind, err, sizeof err);
+    if (!xb->x && kind == NB_KIND_ENGINE) return luaL_error(L, "nanobanana: %s", err);
     if (!xb->x) {
         lua_pushnil(L);
         lua_pushstring(L, nb_kind_name(kind));
@@ -1012,6 +1075,7 @@ static const luaL_Reg engine_methods[] = {
     {"replace_file", engine_replace_file},
     {"pollfd", engine_pollfd},
     {"settle", engine_settle},
+    {"forked", engine_forked},
     {"close", engine_close},
     {"__gc", engine_close},
 #if NB_HAVE_CLOSE
@@ -1073,7 +1137,16 @@ static void new_type(lua_State *L, const char *name, const luaL_Reg *methods)
 
 NB_EXPORT int luaopen_nanobanana_core(lua_State *L)
 {
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    if (cv->version_num < NB_CURL_MIN)
+        return luaL_error(L, "nanobanana needs libcurl 7.68.0 or later (this process has %s)",
+                          cv->version);
     if (nb_transport_global_init() != 0) return luaL_error(L, "libcurl global init failed");
+    luaL_newmetatable(L, GROUP_MT);
+    lua_pushcfunction(L, group_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    (void)state_group(L); /* before any engine: finalized after them */
     new_type(L, ENGINE_MT, engine_methods);
     new_type(L, XFER_MT, xfer_methods);
     new_type(L, EVENT_MT, event_methods);

@@ -22,6 +22,10 @@ M.DEFAULTS = {
   max_response_bytes = 512 * 1024 * 1024, zero_copy = true,
 }
 
+-- seconds an engine's worker thread (and its connections) stay with nothing
+-- in flight; internal (the specs shorten it)
+M.ENGINE_IDLE = 3
+
 local Client = { __name = "nanobanana.Client" }
 Client.__index = Client
 M.Client = Client
@@ -109,7 +113,7 @@ function M.new(opts, level)
   private[self] = { key = key, secrets = secrets, headers = headers }
 
   self.options = o
-  self._engine = core.engine()
+  self._engine = core.engine(M.ENGINE_IDLE)
   self._reqs = {}      -- unfinished requests (keeps them alive when user code drops them)
   self._by_xfer = {}   -- transfer -> request
   self._evreqs = {}    -- streaming requests with events to fire

@@ -2,6 +2,7 @@
 -- engine's worker finished, starts due retries, reports progress, and fires
 -- the callbacks (on_progress, on_event, on_done) on the caller's Lua state.
 local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
 
 local M = {}
 
@@ -42,6 +43,19 @@ function M:_collect(budget)
   end
 end
 
+-- In a forked child: every request fails at once (its transfer is the
+-- parent's, and is left alone); start() refuses new ones the same way.
+function M:_fail_forked()
+  local live = {}
+  for req in pairs(self._reqs) do live[#live + 1] = req end
+  for _, req in ipairs(live) do
+    if req._xfer then self._by_xfer[req._xfer] = nil; req._xfer = nil end
+    req:_finish(nil, errors.new("network", {
+      message = "this client was made before fork(): it cannot be used in the forked child; make a new client there",
+    }))
+  end
+end
+
 local function progress_changed(p, last)
   return p.phase ~= last.phase or p.uploaded ~= last.uploaded or p.downloaded ~= last.downloaded
       or p.upload_total ~= last.upload_total or p.download_total ~= last.download_total
@@ -51,6 +65,7 @@ end
 -- @treturn integer number of unfinished requests
 function M:poll()
   if self._closed then return 0 end
+  if self._engine:forked() then self:_fail_forked() end
   self._engine:perform(0)
   self:_collect(self.options.poll_budget)
   local live = {}

@@ -8,6 +8,8 @@ M.KINDS = {
   network = true, timeout = true, stall = true, tls = true, http = true, api = true,
   blocked = true, no_image = true, invalid_response = true, too_large = true,
   cancelled = true, io = true,
+  memory = true, -- out of memory (not retried)
+  config = true, -- the caller's setup: a URL or proxy libcurl rejects (not retried)
 }
 
 local Error = { __name = "nanobanana.Error" }

@@ -12,7 +12,7 @@
  *     the callbacks; the caller's thread queues operations (add, cancel,
  *     remove) and collects finished transfers under e->mu.
  */
-#define _GNU_SOURCE /* mremap */
+#define _GNU_SOURCE /* mremap, eventfd */
 #include "transport.h"
 #include "b64.h"
 #include "scan.h"
@@ -26,8 +26,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+/* pthread_cond_timedwait on CLOCK_MONOTONIC (pthread_condattr_setclock);
+ * macOS lacks it: there the waits use CLOCK_REALTIME, so a wall-clock jump
+ * can lengthen or shorten one wait of nb_engine_perform (at most wait_ms) */
+#ifndef NB_COND_MONOTONIC
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+#define NB_COND_MONOTONIC 1
+#else
+#define NB_COND_MONOTONIC 0
+#endif
+#endif
 #if defined(__linux__)
 #include <sys/eventfd.h>
 #define NB_EVENTFD 1
@@ -103,17 +115,25 @@ const char *nb_kind_name(nb_kind k)
     case NB_KIND_INVALID_RESPONSE: return "invalid_response";
     case NB_KIND_CANCELLED: return "cancelled";
     case NB_KIND_IO: return "io";
+    case NB_KIND_MEMORY: return "memory";
+    case NB_KIND_CONFIG: return "config";
+    case NB_KIND_ENGINE: return "engine";
     }
     return "network";
 }
 
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc = -1;
+
+static void global_init_once(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
 int nb_transport_global_init(void)
 {
-    static int done = 0;
-    if (done) return 0;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
-    done = 1;
-    return 0;
+    pthread_once(&global_once, global_init_once);
+    return global_rc;
 }
 
 /* ------------------------------------------------------------------ types */
@@ -203,6 +223,19 @@ typedef struct nb_upseg {
 
 enum { OP_NONE = 0, OP_ADD, OP_CANCEL, OP_REMOVE };
 
+typedef enum nb_body_mode {
+    BODY_UNDECIDED = 0, /* no body byte yet */
+    BODY_SCAN,          /* 2xx: through the scanner (or the SSE parser) */
+    BODY_RAW            /* other statuses: kept raw, capped */
+} nb_body_mode;
+
+typedef enum nb_stream_mode {
+    STREAM_NO = 0,    /* not a stream */
+    STREAM_UNSEEN,    /* a stream was asked for; no body byte yet */
+    STREAM_SSE,       /* the body is SSE */
+    STREAM_PLAIN      /* the body is plain JSON after all (some gateways) */
+} nb_stream_mode;
+
 struct nb_xfer {
     nb_engine *engine;
     nb_xfer *prev, *next;     /* engine's all-transfers list (e->mu) */
@@ -210,8 +243,11 @@ struct nb_xfer {
     int queued;               /* in the done queue (e->mu) */
     nb_xfer *op_next;         /* engine's operation queue (e->mu) */
     int op;                   /* pending OP_* (e->mu) */
-    int removed;              /* OP_REMOVE carried out (e->mu) */
-    int running;              /* attached to the multi handle (worker only) */
+    int attached;             /* in the multi handle (set by the worker, e->mu) */
+    int orphan;               /* freed by its owner while attached: the worker
+                               * frees it once detached (e->mu) */
+    int body_gone;            /* the borrowed segment bytes may be gone
+                               * (e->body_mu) */
     CURL *easy;
     struct curl_slist *hdrs;
     char errbuf[CURL_ERROR_SIZE];
@@ -226,7 +262,7 @@ struct nb_xfer {
     uint64_t upload_total;
 
     /* response */
-    int mode;                 /* 0 undecided, 1 scan, 2 raw */
+    nb_body_mode mode;
     long status, http_version, new_connections;
     nb_scan *scan;
     nb_buf raw_body;
@@ -235,8 +271,7 @@ struct nb_xfer {
     char *blob_dir;
     int flush_blobs;
     nb_blobs blobs;           /* the response's; in a stream, the current event's */
-    int sse;                  /* streaming: 0 no, 1 first byte not seen yet,
-                               * 2 SSE, 3 the body is plain JSON after all */
+    nb_stream_mode sse;
     nb_sse *sse_parser;
     nb_event *ev_head, *ev_tail; /* finished events not yet taken (e->mu) */
 
@@ -254,17 +289,38 @@ struct nb_xfer {
     double t_published;       /* progress last written under e->mu (worker) */
 };
 
-/* The engine owns one worker thread that alone calls libcurl's multi API
- * (and so runs every libcurl callback and all decoding), while the caller's
- * thread only queues operations and collects finished transfers: a poll()
- * costs the same whatever the number of bytes in flight. e->mu guards the
- * queues, the lists and the fields marked (e->mu). */
-struct nb_engine {
-    CURLM *multi;
-    pthread_t thread;
-    int have_thread, stop;
+/* Workers of engines made through one group (a Lua state: the binding
+ * makes one per state) are counted, and joined once they end, so the code
+ * that runs them can be unloaded safely after nb_group_free(). */
+struct nb_group {
     pthread_mutex_t mu;
-    pthread_cond_t cv;        /* a transfer finished, or an OP_REMOVE was done */
+    pthread_cond_t cv;
+    int live;          /* workers running */
+    int refs;          /* the owner + every engine made through it */
+    pid_t pid;
+    pthread_t *ended;  /* workers that ended, to be joined */
+    size_t nended, capended;
+};
+
+/* The engine has at most one worker thread, which alone calls libcurl's
+ * multi API (and so runs every libcurl callback and all decoding), while
+ * the caller's thread only queues operations and collects finished
+ * transfers: a poll() costs the same whatever the number of bytes in
+ * flight. The worker starts with the first transfer and ends after
+ * idle_ms with nothing to do (closing the multi handle and its
+ * connections), or when the engine is freed: nobody waits for it.
+ * e->mu guards the queues, the lists and the fields marked (e->mu). */
+struct nb_engine {
+    nb_group *group;
+    pid_t pid;                /* the process that made it (fork check) */
+    CURLM *multi;             /* while a worker runs; the worker's */
+    int worker;               /* a worker runs (e->mu) */
+    int closed;               /* nb_engine_free() was called (e->mu) */
+    int refs;                 /* caller + worker + transfers linked (e->mu) */
+    long idle_ms;
+    pthread_mutex_t mu;
+    pthread_mutex_t body_mu;  /* the worker reading borrowed segment bytes */
+    pthread_cond_t cv;        /* a transfer finished or an event arrived */
     nb_xfer *all;             /* every transfer started and not yet popped */
     nb_xfer *done_head, *done_tail;
     nb_xfer *ops_head, *ops_tail;
@@ -281,6 +337,73 @@ struct nb_engine {
     int work; /* post_work(): atomic */
 };
 
+/* ------------------------------------------------------------------ groups */
+
+nb_group *nb_group_new(void)
+{
+    nb_group *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->refs = 1;
+    g->pid = getpid();
+    return g;
+}
+
+/* (g->mu held) joins the workers that ended */
+static void group_reap(nb_group *g)
+{
+    size_t i;
+    for (i = 0; i < g->nended; i++) pthread_join(g->ended[i], NULL);
+    g->nended = 0;
+}
+
+static void group_unref(nb_group *g)
+{
+    int last;
+    pthread_mutex_lock(&g->mu);
+    last = --g->refs == 0;
+    if (last) group_reap(g);
+    pthread_mutex_unlock(&g->mu);
+    if (!last) return;
+    free(g->ended);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void nb_group_free(nb_group *g)
+{
+    if (!g) return;
+    if (g->pid != getpid()) return; /* a forked child: the parent's, leaked */
+    pthread_mutex_lock(&g->mu);
+    while (g->live > 0) pthread_cond_wait(&g->cv, &g->mu);
+    group_reap(g);
+    pthread_mutex_unlock(&g->mu);
+    group_unref(g);
+}
+
+/* A worker ends: the last thing it does (it touches g no more once this
+ * returns; the owner's nb_group_free, which waits for live == 0, keeps g
+ * alive until then). The group joins it later. */
+static void group_worker_ended(nb_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->nended == g->capended) {
+        size_t nc = g->capended ? g->capended * 2 : 8;
+        pthread_t *np = realloc(g->ended, nc * sizeof *np);
+        if (np) {
+            g->ended = np;
+            g->capended = nc;
+        }
+    }
+    if (g->nended < g->capended) g->ended[g->nended++] = pthread_self();
+    else pthread_detach(pthread_self()); /* out of memory: let it go */
+    g->live--;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
 /* ------------------------------------------------------------------ engine */
 
 static void *worker_main(void *arg);
@@ -289,9 +412,25 @@ static void notify_close(nb_engine *e);
 static void notify(nb_engine *e);
 static void notify_drain(nb_engine *e);
 
-nb_engine *nb_engine_new(void)
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+#if NB_COND_MONOTONIC
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) == 0) {
+        int ok = pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &a) == 0;
+        pthread_condattr_destroy(&a);
+        if (ok) return;
+    }
+#endif
+    pthread_cond_init(cv, NULL);
+}
+
+static int forked(const nb_engine *e) { return e->pid != getpid(); }
+
+nb_engine *nb_engine_new(nb_group *g, long idle_ms)
 {
     nb_engine *e;
+    errno = 0;
     if (nb_transport_global_init()) return NULL;
     e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -301,28 +440,102 @@ nb_engine *nb_engine_new(void)
         errno = err;
         return NULL;
     }
-    e->multi = curl_multi_init();
-    if (!e->multi) {
-        notify_close(e);
-        free(e);
-        return NULL;
-    }
-    curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    e->pid = getpid();
+    e->idle_ms = idle_ms > 0 ? idle_ms : 1;
+    e->refs = 1;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
-    e->have_thread = 1; /* before the worker starts: it locks from its first step */
-    if (pthread_create(&e->thread, NULL, worker_main, e) != 0) {
-        pthread_cond_destroy(&e->cv);
-        pthread_mutex_destroy(&e->mu);
-        curl_multi_cleanup(e->multi);
-        free(e);
-        return NULL;
+    pthread_mutex_init(&e->body_mu, NULL);
+    cond_init_monotonic(&e->cv);
+    if (g) {
+        pthread_mutex_lock(&g->mu);
+        g->refs++;
+        group_reap(g);
+        pthread_mutex_unlock(&g->mu);
     }
+    e->group = g;
     return e;
 }
 
-static void lock(nb_engine *e) { if (e->have_thread) pthread_mutex_lock(&e->mu); }
-static void unlock(nb_engine *e) { if (e->have_thread) pthread_mutex_unlock(&e->mu); }
+static void lock(nb_engine *e) { if (e) pthread_mutex_lock(&e->mu); }
+static void unlock(nb_engine *e) { if (e) pthread_mutex_unlock(&e->mu); }
+
+/* (e->mu held) wakes the worker, if one runs */
+static void wake(nb_engine *e)
+{
+    if (e->worker) curl_multi_wakeup(e->multi);
+}
+
+/* Frees what is left of e (its last reference is gone). */
+static void engine_destroy(nb_engine *e)
+{
+    size_t i;
+    for (i = 0; i < e->ntrash; i++) {
+        unlink(e->trash[i]);
+        free(e->trash[i]);
+    }
+    free(e->trash);
+    notify_close(e);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->body_mu);
+    pthread_mutex_destroy(&e->mu);
+    if (e->group) group_unref(e->group);
+    free(e);
+}
+
+/* (e->mu held) drops a reference; 1: the caller must engine_destroy(e)
+ * after unlocking */
+static int engine_unref(nb_engine *e) { return --e->refs == 0; }
+
+/* (e->mu held) Starts the worker if none runs. 0, or -1 with a message. */
+static int ensure_worker(nb_engine *e, char *err, size_t errlen)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int rc;
+    if (e->worker) return 0;
+    errno = 0;
+    e->multi = curl_multi_init();
+    if (!e->multi) {
+        int en = errno;
+        snprintf(err, errlen, "cannot start the engine: %s",
+                 en == EMFILE || en == ENFILE ? "too many open files"
+                 : en ? strerror(en) : "libcurl could not make a multi handle");
+        return -1;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (e->group) {
+        pthread_mutex_lock(&e->group->mu);
+        group_reap(e->group);
+        e->group->live++;
+        pthread_mutex_unlock(&e->group->mu);
+    }
+    e->worker = 1;
+    e->refs++; /* the worker's */
+    /* the worker takes no signal: the host's handlers run on its threads */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    if (!e->group) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, worker_main, e);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        e->worker = 0;
+        e->refs--;
+        curl_multi_cleanup(e->multi);
+        e->multi = NULL;
+        if (e->group) {
+            pthread_mutex_lock(&e->group->mu);
+            e->group->live--;
+            pthread_mutex_unlock(&e->group->mu);
+        }
+        snprintf(err, errlen, "cannot start the engine's worker thread: %s",
+                 rc == EAGAIN ? "too many threads (or out of memory)" : strerror(rc));
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- the notification fd */
 
@@ -504,7 +717,10 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
     }
     if (old) {
         int queued = 0;
+        char ignore[8];
         lock(e);
+        /* the worker deletes it (starting one if none runs: it ends soon) */
+        if (!e->closed && !forked(e) && ensure_worker(e, ignore, sizeof ignore) == 0) {
         if (e->ntrash == e->captrash) {
             size_t nc = e->captrash ? e->captrash * 2 : 8;
             char **np = realloc(e->trash, nc * sizeof *np);
@@ -516,10 +732,11 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
         if (e->ntrash < e->captrash) {
             e->trash[e->ntrash++] = old;
             post_work(e);
+            wake(e);
             queued = 1;
         }
+        }
         unlock(e);
-        if (queued && e->have_thread) curl_multi_wakeup(e->multi);
         if (!queued) {
             unlink(old);
             free(old);
@@ -530,37 +747,35 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
 
 void nb_engine_free(nb_engine *e)
 {
+    int last;
     if (!e) return;
-    if (e->have_thread) {
-        pthread_mutex_lock(&e->mu);
-        e->stop = 1;
-        post_work(e);
-        pthread_mutex_unlock(&e->mu);
-        curl_multi_wakeup(e->multi);
-        pthread_join(e->thread, NULL);
-        e->have_thread = 0; /* single-threaded from here on */
-    }
-    while (e->ops_head) op_unlink(e, e->ops_head);
-    empty_trash(e);
-    while (e->all) {
-        nb_xfer *x = e->all;
-        if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
-        done_unlink(e, x);
-        all_unlink(e, x);
-        x->engine = NULL;
-    }
-    curl_multi_cleanup(e->multi);
+    /* a forked child leaves the parent's engine alone: its connections and
+     * files are the parent's, its lock may be held by a thread that is not
+     * here; the memory is leaked, which is correct */
+    if (forked(e)) return;
+    lock(e);
+    e->closed = 1;
     notify_close(e);
-    pthread_cond_destroy(&e->cv);
-    pthread_mutex_destroy(&e->mu);
-    free(e);
+    if (e->worker) {
+        /* the worker cancels what it drives, closes the multi handle and
+         * ends by itself: nobody waits for it */
+        post_work(e);
+        wake(e);
+    }
+    last = engine_unref(e);
+    unlock(e);
+    if (last) engine_destroy(e);
 }
+
+int nb_engine_forked(const nb_engine *e) { return forked(e); }
 
 nb_xfer *nb_engine_next_done(nb_engine *e)
 {
     nb_xfer *x;
+    int last = 0;
+    if (forked(e)) return NULL;
     /* never block the caller: a busy lock means "none yet", ask again */
-    if (e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return NULL;
+    if (pthread_mutex_trylock(&e->mu) != 0) return NULL;
     x = e->done_head;
     if (x) {
         e->done_head = x->done_next;
@@ -569,8 +784,10 @@ nb_xfer *nb_engine_next_done(nb_engine *e)
         x->queued = 0;
         all_unlink(e, x); /* done and popped: the engine forgets it */
         x->engine = NULL;
+        last = engine_unref(e);
     }
     unlock(e);
+    if (last) engine_destroy(e);
     return x;
 }
 
@@ -580,6 +797,7 @@ void nb_engine_settle(nb_engine *e)
 {
     const nb_xfer *x;
     int pending;
+    if (forked(e)) return;
     lock(e);
     notify_drain(e);
     pending = e->done_head != NULL;
@@ -635,36 +853,60 @@ static void close_upload_files(nb_xfer *x)
         }
 }
 
-/* Worker only (or the caller's thread once the worker is joined): detaches
- * the easy handle, then publishes the outcome under e->mu. */
+/* Worker only: detaches the easy handle, then publishes the outcome under
+ * e->mu (an orphan is not queued: the worker frees it, see xfer_drop). */
 static void finish(nb_xfer *x, nb_kind kind, const char *msg)
 {
     nb_engine *e = x->engine;
+    int attached;
     if (x->done) return;
-    if (e && x->running) {
-        curl_multi_remove_handle(e->multi, x->easy);
-        x->running = 0;
-    }
+    lock(e);
+    attached = x->attached;
+    unlock(e);
+    if (e && attached) curl_multi_remove_handle(e->multi, x->easy);
     close_blob_files(x);
     close_upload_files(x);
-    if (e) lock(e);
+    lock(e);
+    x->attached = 0;
     x->kind = kind;
     x->t_end = nb_now();
     snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
     x->done = 1;
     if (e) {
         e->running--;
-        if (!x->queued) {
+        if (!x->queued && !x->orphan) {
             x->queued = 1;
             x->done_next = NULL;
             if (e->done_tail) e->done_tail->done_next = x;
             else e->done_head = x;
             e->done_tail = x;
         }
-        if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        pthread_cond_broadcast(&e->cv);
         notify(e); /* last: the caller wakes to a lock it can take */
-        unlock(e);
     }
+    unlock(e);
+}
+
+static void xfer_release(nb_xfer *x);
+
+/* Worker only: x was orphaned (freed by its owner while attached) and is
+ * detached now: the engine forgets it and it is freed here. */
+static void xfer_drop(nb_engine *e, nb_xfer *x)
+{
+    int last;
+    lock(e);
+    if (!x->done) {
+        x->done = 1;
+        e->running--;
+    }
+    op_unlink(e, x);
+    done_unlink(e, x);
+    all_unlink(e, x);
+    x->engine = NULL;
+    last = engine_unref(e);
+    unlock(e);
+    xfer_release(x); /* deletes its temp files */
+    if (last) engine_destroy(e);
 }
 
 static nb_kind classify(CURLcode rc)
@@ -710,9 +952,9 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
     curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &x->http_version);
     curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->new_connections);
-    if (x->mode == 0) /* empty body */
-        x->mode = (x->status >= 200 && x->status < 300) ? 1 : 2;
-    if (x->mode == 1 && x->sse == 2) {
+    if (x->mode == BODY_UNDECIDED) /* empty body */
+        x->mode = (x->status >= 200 && x->status < 300) ? BODY_SCAN : BODY_RAW;
+    if (x->mode == BODY_SCAN && x->sse == STREAM_SSE) {
         /* the stream ended: between events, or inside one */
         if (nb_sse_finish(x->sse_parser) != 0) {
             snprintf(m, sizeof m, "the stream ended inside event %llu",
@@ -720,10 +962,10 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
             finish(x, NB_KIND_INVALID_RESPONSE, m);
             return;
         }
-    } else if (x->mode == 1 && x->sse == 1) {
+    } else if (x->mode == BODY_SCAN && x->sse == STREAM_UNSEEN) {
         finish(x, NB_KIND_INVALID_RESPONSE, "empty response body");
         return;
-    } else if (x->mode == 1) {
+    } else if (x->mode == BODY_SCAN) {
         uint64_t off = 0;
         const char *em;
         if (!x->scan) {
@@ -748,6 +990,7 @@ static void on_curl_done(nb_xfer *x, CURLcode rc)
 int nb_engine_perform(nb_engine *e, int wait_ms)
 {
     int running;
+    if (forked(e)) return 0;
     if (wait_ms <= 0) {
         /* never block the caller: if the worker holds the lock right now,
          * answer with the last count seen */
@@ -761,7 +1004,7 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
         /* until a transfer finishes or a stream event arrives; with nothing
          * in flight this is a plain sleep (retry back-off waits here) */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(NB_COND_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
         ts.tv_sec += wait_ms / 1000;
         ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -776,55 +1019,128 @@ int nb_engine_perform(nb_engine *e, int wait_ms)
     return running;
 }
 
+/* Worker, the engine closed: cancels every transfer it drives or was
+ * about to add, and frees the orphans. */
+static void worker_close_all(nb_engine *e)
+{
+    for (;;) {
+        nb_xfer *x;
+        int orphan;
+        lock(e);
+        for (x = e->all; x; x = x->next)
+            if (!x->done || x->orphan) break;
+        if (!x) {
+            while (e->ops_head) op_unlink(e, e->ops_head);
+            unlock(e);
+            return;
+        }
+        op_unlink(e, x);
+        unlock(e);
+        if (!x->done) finish(x, NB_KIND_CANCELLED, "client closed");
+        lock(e);
+        orphan = x->orphan;
+        unlock(e);
+        if (orphan) xfer_drop(e, x);
+    }
+}
+
 /* The worker: carries out queued operations, drives libcurl, and finishes
- * transfers, sleeping in curl_multi_poll (woken by curl_multi_wakeup). */
+ * transfers, sleeping in curl_multi_poll (woken by curl_multi_wakeup). It
+ * ends when the engine is closed, or after idle_ms with nothing to do. */
 static void *worker_main(void *arg)
 {
     nb_engine *e = arg;
+    nb_group *g = e->group;
+    CURLM *multi = e->multi;
+    double idle_since = 0;
+    int last;
     for (;;) {
         nb_xfer *x;
         CURLMsg *msg;
-        int n, running = 0;
-        if (!__atomic_load_n(&e->work, __ATOMIC_ACQUIRE)) goto drive;
-        pthread_mutex_lock(&e->mu);
-        __atomic_store_n(&e->work, 0, __ATOMIC_RELAXED);
-        if (e->stop) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        while ((x = e->ops_head)) {
-            int op = x->op;
-            op_unlink(e, x);
-            pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
-            if (op == OP_ADD && !x->done) {
-                if (curl_multi_add_handle(e->multi, x->easy) == CURLM_OK) x->running = 1;
-                else finish(x, NB_KIND_NETWORK, "cannot add the transfer to the engine");
-            } else if (op == OP_CANCEL) {
-                finish(x, NB_KIND_CANCELLED, "cancelled");
-            } else if (op == OP_REMOVE) {
-                if (x->running) {
-                    curl_multi_remove_handle(e->multi, x->easy);
-                    x->running = 0;
-                }
-            }
+        int n, running = 0, wait = 1000;
+        if (__atomic_load_n(&e->work, __ATOMIC_ACQUIRE)) {
             pthread_mutex_lock(&e->mu);
-            if (op == OP_REMOVE) {
-                x->removed = 1;
-                pthread_cond_broadcast(&e->cv);
+            __atomic_store_n(&e->work, 0, __ATOMIC_RELAXED);
+            if (e->closed) {
+                pthread_mutex_unlock(&e->mu);
+                break;
             }
+            while ((x = e->ops_head)) {
+                int op = x->op;
+                op_unlink(e, x);
+                if (op == OP_REMOVE) { /* an orphan */
+                    int attached = x->attached;
+                    x->attached = 0;
+                    pthread_mutex_unlock(&e->mu);
+                    if (attached) curl_multi_remove_handle(multi, x->easy);
+                    xfer_drop(e, x);
+                    pthread_mutex_lock(&e->mu);
+                    continue;
+                }
+                pthread_mutex_unlock(&e->mu); /* libcurl calls outside the lock */
+                if (op == OP_ADD && !x->done) {
+                    if (curl_multi_add_handle(multi, x->easy) == CURLM_OK) {
+                        lock(e);
+                        x->attached = 1;
+                        unlock(e);
+                    } else {
+                        finish(x, NB_KIND_MEMORY, "cannot add the transfer to the engine");
+                    }
+                } else if (op == OP_CANCEL) {
+                    finish(x, NB_KIND_CANCELLED, "cancelled");
+                }
+                pthread_mutex_lock(&e->mu);
+            }
+            pthread_mutex_unlock(&e->mu);
+            empty_trash(e);
         }
-        pthread_mutex_unlock(&e->mu);
-        empty_trash(e);
-    drive:
-        curl_multi_perform(e->multi, &running);
-        while ((msg = curl_multi_info_read(e->multi, &n))) {
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &n))) {
             x = NULL;
             if (msg->msg != CURLMSG_DONE) continue;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             if (x) on_curl_done(x, msg->data.result);
         }
-        curl_multi_poll(e->multi, NULL, 0, 1000, NULL);
+        if (running == 0) {
+            /* nothing in flight: end after idle_ms without work */
+            int idle;
+            pthread_mutex_lock(&e->mu);
+            idle = !e->ops_head && e->running == 0 && e->ntrash == 0 && !e->closed &&
+                   !__atomic_load_n(&e->work, __ATOMIC_ACQUIRE);
+            if (idle) {
+                double now = nb_now();
+                if (idle_since == 0) idle_since = now;
+                if ((now - idle_since) * 1000.0 >= (double)e->idle_ms) {
+                    e->worker = 0; /* the next transfer starts another */
+                    e->multi = NULL;
+                    pthread_mutex_unlock(&e->mu);
+                    goto out;
+                }
+                wait = (int)((double)e->idle_ms - (now - idle_since) * 1000.0) + 1;
+                if (wait > 1000) wait = 1000;
+            } else {
+                idle_since = 0;
+            }
+            pthread_mutex_unlock(&e->mu);
+        } else {
+            idle_since = 0;
+        }
+        curl_multi_poll(multi, NULL, 0, wait, NULL);
     }
+    /* closed */
+    worker_close_all(e);
+    lock(e);
+    e->worker = 0;
+    e->multi = NULL;
+    unlock(e);
+out:
+    empty_trash(e);
+    curl_multi_cleanup(multi); /* closes its connections */
+    lock(e);
+    last = engine_unref(e);
+    unlock(e);
+    if (last) engine_destroy(e);
+    if (g) group_worker_ended(g);
     return NULL;
 }
 
@@ -921,7 +1237,7 @@ static void scan_failed(nb_xfer *x)
     uint64_t off = 0;
     const char *em = nb_scan_error(x->scan, &off);
     if (x->abort_kind != NB_OK) return; /* a blob sink aborted: its message stands */
-    if (x->sse == 2)
+    if (x->sse == STREAM_SSE)
         snprintf(x->msg, sizeof x->msg, "stream event %llu: %s at byte %llu",
                  (unsigned long long)nb_sse_events(x->sse_parser) + 1, em ? em : "malformed JSON",
                  (unsigned long long)off);
@@ -975,7 +1291,7 @@ static int sse_event_end(void *ud)
     x->ev_tail = ev;
     if (e) {
         e->event_seq++;
-        if (e->have_thread) pthread_cond_broadcast(&e->cv);
+        pthread_cond_broadcast(&e->cv);
         notify(e);
         unlock(e);
     }
@@ -1007,7 +1323,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 /* 2xx body bytes: to the SSE parser (streams) or the scanner. 0 or -1. */
 static int nb_feed_body(nb_xfer *x, const char *p, size_t len)
 {
-    if (x->sse == 2) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
+    if (x->sse == STREAM_SSE) return nb_sse_feed(x->sse_parser, p, len) == 0 ? 0 : -1;
     if (nb_scan_feed(x->scan, p, len) != NB_SCAN_OK) {
         scan_failed(x);
         return -1;
@@ -1020,7 +1336,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     nb_xfer *x = ud;
     const size_t total = size * n; /* what libcurl must hear back */
     size_t len = total;
-    if (x->mode == 0) {
+    if (x->mode == BODY_UNDECIDED) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
         if (x->status >= 200 && x->status < 300) {
             nb_scan_sink sink;
@@ -1034,9 +1350,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
                 x->abort_kind = NB_KIND_TOO_LARGE;
                 return 0;
             }
-            x->mode = 1;
+            x->mode = BODY_SCAN;
         } else {
-            x->mode = 2;
+            x->mode = BODY_RAW;
         }
     }
     x->body_bytes += len;
@@ -1046,7 +1362,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         x->abort_kind = NB_KIND_TOO_LARGE;
         return 0;
     }
-    if (x->mode == 2) {
+    if (x->mode == BODY_RAW) {
         size_t room = x->raw_body.len < NB_RAW_BODY_CAP ? NB_RAW_BODY_CAP - x->raw_body.len : 0;
         if (buf_add(&x->raw_body, p, len < room ? len : room)) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
@@ -1055,7 +1371,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         }
         return len;
     }
-    if (x->sse == 1) {
+    if (x->sse == STREAM_UNSEEN) {
         /* a stream was asked for: SSE, unless the body is plain JSON (an
          * object, or the array streamGenerateContent sends without
          * alt=sse), as some gateways answer; leading blanks decide nothing */
@@ -1065,7 +1381,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         p += i;
         len -= i;
         if (p[0] == '{' || p[0] == '[') {
-            x->sse = 3;
+            x->sse = STREAM_PLAIN;
         } else {
             nb_sse_sink ss;
             ss.data = sse_data;
@@ -1077,7 +1393,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
                 x->abort_kind = NB_KIND_TOO_LARGE;
                 return 0;
             }
-            x->sse = 2;
+            x->sse = STREAM_SSE;
         }
     }
     if (nb_feed_body(x, p, len) != 0) return 0;
@@ -1143,7 +1459,7 @@ static int stage_b64(nb_xfer *x, nb_upseg *s)
         x->raw = malloc(NB_RAW_CHUNK);
         if (!x->stage || !x->raw) {
             snprintf(x->msg, sizeof x->msg, "out of memory");
-            x->abort_kind = NB_KIND_IO;
+            x->abort_kind = NB_KIND_MEMORY;
             return -1;
         }
     }
@@ -1162,14 +1478,30 @@ static int stage_b64(nb_xfer *x, nb_upseg *s)
             got += (size_t)r;
         }
         src = x->raw;
+        x->stage_len = nb_b64_encode(src, want, x->stage);
     } else {
+        /* borrowed bytes: read only while their owner has them (at most
+         * one chunk's encoding, a few tens of microseconds, under the lock) */
+        int gone;
         src = (const uint8_t *)s->ptr + x->cur_off;
+        pthread_mutex_lock(&x->engine->body_mu);
+        gone = x->body_gone;
+        if (!gone) x->stage_len = nb_b64_encode(src, want, x->stage);
+        pthread_mutex_unlock(&x->engine->body_mu);
+        if (gone) return -1;
     }
     /* chunks are multiples of 3 except the last, so their encodings join */
-    x->stage_len = nb_b64_encode(src, want, x->stage);
     x->stage_pos = 0;
     x->cur_off += want;
     return 0;
+}
+
+/* the owner freed the transfer: abort it */
+static size_t body_gone(nb_xfer *x)
+{
+    snprintf(x->msg, sizeof x->msg, "cancelled");
+    x->abort_kind = NB_KIND_CANCELLED;
+    return CURL_READFUNC_ABORT;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
@@ -1194,14 +1526,20 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
         }
         if (s->kind == NB_SEG_BYTES) {
             size_t k = (size_t)(s->raw_size - x->cur_off);
+            int gone;
             if (k > room) k = room;
-            memcpy(buf + out, s->ptr + x->cur_off, k);
+            /* borrowed bytes: read only while their owner has them */
+            pthread_mutex_lock(&x->engine->body_mu);
+            gone = x->body_gone;
+            if (!gone) memcpy(buf + out, s->ptr + x->cur_off, k);
+            pthread_mutex_unlock(&x->engine->body_mu);
+            if (gone) return body_gone(x);
             x->cur_off += k;
             out += k;
             room -= k;
             continue;
         }
-        if (stage_b64(x, s)) return CURL_READFUNC_ABORT;
+        if (stage_b64(x, s)) return x->body_gone ? body_gone(x) : CURL_READFUNC_ABORT;
     }
     return out;
 }
@@ -1251,26 +1589,40 @@ static void xfer_release(nb_xfer *x)
 void nb_xfer_free(nb_xfer *x)
 {
     nb_engine *e;
+    int last = 0;
     if (!x) return;
     e = x->engine;
+    if (e && forked(e)) return; /* the parent's (see nb_engine_free): leaked */
     if (e) {
         lock(e);
-        if (!x->done && e->have_thread) {
-            /* the worker may be reading this transfer's borrowed request
-             * body or writing its buffers: wait until it has let go */
-            x->removed = 0;
-            op_push(e, x, OP_REMOVE);
-            curl_multi_wakeup(e->multi);
-            while (!x->removed) pthread_cond_wait(&e->cv, &e->mu);
-            if (!x->done) e->running--;
+        if (x->attached) {
+            /* the worker drives it: it frees it once detached, and from now
+             * on reads no borrowed byte of its body (the owner's may go) */
+            pthread_mutex_lock(&e->body_mu);
+            x->body_gone = 1;
+            pthread_mutex_unlock(&e->body_mu);
+            x->orphan = 1;
+            done_unlink(e, x);
+            if (!e->closed) {
+                op_push(e, x, OP_REMOVE);
+                wake(e);
+            } /* else the closing worker frees it */
+            unlock(e);
+            return;
+        }
+        if (!x->done) { /* never added: the worker never saw it */
+            x->done = 1;
+            e->running--;
         }
         op_unlink(e, x);
         done_unlink(e, x);
         all_unlink(e, x);
         x->engine = NULL;
+        last = engine_unref(e);
         unlock(e);
     }
     xfer_release(x);
+    if (last) engine_destroy(e);
 }
 
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
@@ -1307,7 +1659,7 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
     }
     return 0;
 oom:
-    *kind = NB_KIND_NETWORK;
+    *kind = NB_KIND_MEMORY;
     snprintf(err, errlen, "out of memory");
     return -1;
 }
@@ -1320,16 +1672,24 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     CURL *h;
     *kind = NB_OK;
     if (err && errlen) err[0] = 0;
+    if (forked(e)) {
+        *kind = NB_KIND_NETWORK;
+        snprintf(err, errlen,
+                 "this client was made in process %ld and cannot be used after fork() "
+                 "(in process %ld): make a new client in the forked child",
+                 (long)e->pid, (long)getpid());
+        return NULL;
+    }
     x = calloc(1, sizeof *x);
     if (!x) {
-        *kind = NB_KIND_NETWORK;
+        *kind = NB_KIND_MEMORY;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (setup_segments(x, o, kind, err, errlen)) goto fail;
     if (o->blob_dir && !(x->blob_dir = str_dup(o->blob_dir))) goto oom;
     x->flush_blobs = o->flush_blobs;
-    x->sse = o->stream ? 1 : 0;
+    x->sse = o->stream ? STREAM_UNSEEN : STREAM_NO;
     x->easy = h = curl_easy_init();
     if (!h) goto oom;
     for (i = 0; i < o->nheaders; i++) {
@@ -1395,17 +1755,24 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
 
     x->t0 = x->t_active = nb_now();
     lock(e);
+    if (e->closed || ensure_worker(e, err, errlen) != 0) {
+        if (e->closed) snprintf(err, errlen, "the client is closed");
+        unlock(e);
+        *kind = NB_KIND_ENGINE;
+        goto fail;
+    }
     x->engine = e;
+    e->refs++;
     x->next = e->all;
     if (e->all) e->all->prev = x;
     e->all = x;
     e->running++;
     op_push(e, x, OP_ADD); /* the worker adds it to the multi handle */
+    wake(e);
     unlock(e);
-    curl_multi_wakeup(e->multi);
     return x;
 oom:
-    *kind = NB_KIND_NETWORK;
+    *kind = NB_KIND_MEMORY;
     snprintf(err, errlen, "out of memory");
 fail:
     xfer_release(x);
@@ -1415,34 +1782,37 @@ fail:
 void nb_xfer_cancel(nb_xfer *x)
 {
     nb_engine *e = x->engine;
-    if (!e) return; /* finished and collected, or its engine is gone */
+    if (!e || forked(e)) return; /* finished and collected, or not ours */
     lock(e);
-    if (!x->done) op_push(e, x, OP_CANCEL);
+    if (!x->done && !e->closed) {
+        op_push(e, x, OP_CANCEL);
+        wake(e);
+    }
     unlock(e);
-    curl_multi_wakeup(e->multi);
 }
 
 int nb_xfer_done(const nb_xfer *x)
 {
     nb_engine *e = x->engine;
     int d;
-    if (e) lock(e);
+    if (e && forked(e)) return x->done;
+    lock(e);
     d = x->done;
-    if (e) unlock(e);
+    unlock(e);
     return d;
 }
 
 int nb_xfer_progress(const nb_xfer *x, nb_progress *p)
 {
     nb_engine *e = x->engine;
-    if (e && e->have_thread && pthread_mutex_trylock(&e->mu) != 0) return -1;
+    if (e && (forked(e) || pthread_mutex_trylock(&e->mu) != 0)) return -1;
     p->uploaded = (uint64_t)x->ulnow;
     p->upload_total = x->upload_total;
     p->downloaded = (uint64_t)x->dlnow;
     p->download_total = x->dltotal > 0 ? (uint64_t)x->dltotal : 0;
     p->elapsed = (x->done ? x->t_end : nb_now()) - x->t0;
     p->phase = phase_of(x);
-    if (e) unlock(e);
+    unlock(e);
     return 0;
 }
 
@@ -1473,13 +1843,13 @@ const char *nb_xfer_headers(const nb_xfer *x, size_t *len)
 
 const char *nb_xfer_body(const nb_xfer *x, size_t *len)
 {
-    if (x->mode == 1 && x->scan) return nb_scan_skeleton(x->scan, len);
+    if (x->mode == BODY_SCAN && x->scan) return nb_scan_skeleton(x->scan, len);
     *len = x->raw_body.len;
     return x->raw_body.p ? (const char *)x->raw_body.p : "";
 }
 
-int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == 1 && x->sse != 2; }
-int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == 2; }
+int nb_xfer_body_is_skeleton(const nb_xfer *x) { return x->mode == BODY_SCAN && x->sse != STREAM_SSE; }
+int nb_xfer_is_sse(const nb_xfer *x) { return x->sse == STREAM_SSE; }
 uint64_t nb_xfer_body_bytes(const nb_xfer *x) { return x->body_bytes; }
 nb_blobs *nb_xfer_blobs(nb_xfer *x) { return &x->blobs; }
 unsigned nb_blobs_count(const nb_blobs *bs) { return bs->n; }
@@ -1543,7 +1913,8 @@ nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
 {
     nb_engine *e = x->engine;
     nb_event *ev;
-    if (e && e->have_thread) {
+    if (e && forked(e)) return NULL;
+    if (e) {
         if (wait) pthread_mutex_lock(&e->mu);
         else if (pthread_mutex_trylock(&e->mu) != 0) return NULL;
     }
@@ -1553,7 +1924,7 @@ nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
         if (!x->ev_head) x->ev_tail = NULL;
         ev->next = NULL;
     }
-    if (e && e->have_thread) pthread_mutex_unlock(&e->mu);
+    unlock(e);
     return ev;
 }
 

@@ -12,14 +12,30 @@
  *   - other statuses: the raw body, capped at NB_RAW_BODY_CAP bytes.
  * libcurl callbacks only feed C buffers: no user code ever runs inside them.
  *
+ * Threads: an engine has at most one worker thread, started by the first
+ * transfer and ended after idle_ms with nothing in flight (its multi handle
+ * and connections closed with it), or when the engine is freed. Every
+ * nb_engine_* and nb_xfer_* function is for the caller's thread (one thread
+ * at a time per engine); none waits for the worker.
+ *
  * Ownership:
- *   - nb_engine_new() allocates an engine; nb_engine_free() frees it, first
- *     detaching (and cancelling) every transfer still attached. Transfers
- *     are NOT freed by the engine: their owner frees them.
+ *   - nb_group_new() allocates a group (one per Lua state in the binding):
+ *     it counts the workers of the engines made through it.
+ *     nb_group_free() waits until they have ended and joins them (so the
+ *     code running them can then be unloaded): call it last.
+ *   - nb_engine_new() allocates an engine; nb_engine_free() gives it up at
+ *     once: the worker cancels what it drives and ends by itself; the
+ *     memory goes when the last transfer still linked to it is freed.
+ *     Transfers are NOT freed by the engine: their owner frees them.
  *   - nb_xfer_start() allocates a transfer; the caller owns it and frees it
  *     with nb_xfer_free() at any time (running, done, or after the engine
- *     is gone). Freeing removes it from the engine and deletes every
- *     temporary blob file that was not taken with nb_xfer_blob_take_path().
+ *     is freed), without waiting: a running transfer is detached and freed
+ *     by the worker, which from that call on reads no borrowed byte.
+ *     Freeing deletes every temporary blob file not taken (nb_blobs_take_path).
+ *   - fork(): in a child, an engine made by the parent refuses new
+ *     transfers (NB_KIND_NETWORK, the message says fork) and every call
+ *     on it or its transfers touches nothing of the parent's (no lock, no
+ *     connection, no file): what it holds is leaked in the child.
  *   - Segment bytes (NB_SEG_BYTES, NB_SEG_B64) are BORROWED: they must stay
  *     valid and unchanged until the transfer is done or freed. Every string
  *     in nb_xfer_opts except segment bytes is copied.
@@ -104,20 +120,34 @@ typedef enum nb_kind {
     NB_KIND_TOO_LARGE,
     NB_KIND_INVALID_RESPONSE,
     NB_KIND_CANCELLED,
-    NB_KIND_IO
+    NB_KIND_IO,
+    NB_KIND_MEMORY, /* malloc/realloc/mmap failed (not retried) */
+    NB_KIND_CONFIG, /* the caller's setup: a URL or proxy libcurl rejects, an
+                     * unsupported protocol (not retried) */
+    NB_KIND_ENGINE  /* nb_xfer_start only: the engine could not start its
+                     * worker (fd table full, no threads); the binding raises */
 } nb_kind;
 
 const char *nb_kind_name(nb_kind k);
 
-/* Process-wide libcurl init; call once before anything else (idempotent,
- * not thread-safe). Returns 0 on success. */
+/* Process-wide libcurl init (curl_global_init, once: thread-safe,
+ * idempotent). Returns 0 on success. */
 int nb_transport_global_init(void);
+
+typedef struct nb_group nb_group;
+nb_group *nb_group_new(void); /* NULL: out of memory */
+void nb_group_free(nb_group *g);
 
 /* Monotonic clock, seconds. */
 double nb_now(void);
 
-nb_engine *nb_engine_new(void);
+/* g may be NULL (workers detached, never waited for). idle_ms: how long
+ * the worker stays with nothing to do. NULL with errno set (EMFILE: the
+ * fd table is full) when the engine's fd cannot be made. */
+nb_engine *nb_engine_new(nb_group *g, long idle_ms);
 void nb_engine_free(nb_engine *e);
+/* 1 in a forked child of the process that made e. */
+int nb_engine_forked(const nb_engine *e);
 
 /* Transfers run on the engine's worker thread. With wait_ms > 0, waits up
  * to wait_ms for a transfer to finish (returns early when one does); with
@@ -148,7 +178,8 @@ nb_xfer *nb_engine_next_done(nb_engine *e);
 
 /* Starts a transfer. On failure returns NULL and sets *kind and writes a
  * message to err (size errlen): NB_KIND_IO for an unreadable file segment,
- * NB_KIND_NETWORK for setup failures. */
+ * NB_KIND_MEMORY out of memory, NB_KIND_NETWORK in a forked child,
+ * NB_KIND_ENGINE when no worker could be started (or e was freed). */
 nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind,
                        char *err, size_t errlen);
 
