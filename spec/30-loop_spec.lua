@@ -183,6 +183,26 @@ describe("nanobanana.loop", function()
       assert.is_true(queued >= 1)
     end)
 
+    it("keeps working across the engine's idle exit (its worker ends after 3 s without work)", function()
+      local h = loop.luv(client, uv)
+      local fd = client:pollfd()
+      local shas = {}
+      client:start("before idle", { on_done = function(res, err)
+        shas[1] = res and fake.sha256(res.images[1].data) or tostring(err)
+        local pause = uv.new_timer() -- 3.5 s without work: the engine's worker ends
+        pause:start(3500, 0, function()
+          pause:close()
+          client:start("after idle", { on_done = function(res2, err2) -- started from a plain luv callback
+            shas[2] = res2 and fake.sha256(res2.images[1].data) or tostring(err2)
+            h:stop()
+          end })
+        end)
+      end })
+      assert.is_true(run_uv(20))
+      assert.are.equal(fd, client:pollfd())
+      assert.are.same({ served_sha(server, "before idle"), served_sha(server, "after idle") }, shas)
+    end)
+
     it("stop() detaches: the loop exits, callbacks wait for the user's poll()", function()
       local h = loop.luv(client, uv)
       local done = false
