@@ -209,6 +209,56 @@ static int l_copy_atomic(lua_State *L)
     return 1;
 }
 
+/*** The whole of a regular file (a FIFO, device or directory: an error at
+ * once, never opened; the descriptor is close-on-exec and closed before
+ * this returns). @treturn string bytes @treturn[2] nil, message */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char err[512];
+    size_t got = 0;
+    uint64_t size = 0, size2 = 0;
+    uint8_t one, *buf;
+    if (nb_read_prefix(path, &one, 0, &got, &size, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    if (size > (uint64_t)(SIZE_MAX / 2)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: too large", path);
+        return 2;
+    }
+    buf = nb_newuserdata(L, size ? (size_t)size : 1); /* GC-owned: a raise leaks nothing */
+    if (nb_read_prefix(path, buf, (size_t)size, &got, &size2, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)buf, got);
+    return 1;
+}
+
+/*** Where output to path goes: symlinks followed; only a regular file (or
+ * nothing yet) is a target. @treturn string resolved @treturn boolean exists
+ * @treturn[2] nil, message */
+static int l_output_target(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t cap = strlen(path) + 8192;
+    char *out = nb_newuserdata(L, cap); /* GC-owned */
+    char err[512];
+    int exists = 0;
+    if (nb_output_target(path, out, cap, &exists, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushstring(L, out);
+    lua_pushboolean(L, exists);
+    return 2;
+}
+
 /* l_scan's state lives in a GC-owned box, so a raise while pushing results
  * (memory error) cannot leak the scanner or its buffers. The scanner never
  * calls Lua: finished blobs are parked in C and pushed between feeds. */
@@ -572,17 +622,21 @@ static int engine_start(lua_State *L)
     pin = 3;
     o.url = opt_field_str(L, 2, "url");
     luaL_argcheck(L, o.url != NULL, 2, "spec.url is required");
+    /* the header lines (they carry the key) are pinned on the stack for
+     * this call only, not in the transfer's pin table: nb_xfer_start copies
+     * them, and no Lua value reachable afterwards holds them */
+    lua_newtable(L); /* 4: header pins */
     lua_getfield(L, 2, "headers");
     if (!lua_isnil(L, -1)) {
         luaL_argcheck(L, lua_istable(L, -1), 2, "headers must be an array of strings");
         nh = lua_rawlen(L, -1);
         hdrs = nb_newuserdata(L, (nh ? nh : 1) * sizeof *hdrs);
-        lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+        lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
         for (i = 0; i < nh; i++) {
             lua_rawgeti(L, -1, (int)i + 1);
             if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "headers[%d] must be a string", (int)i + 1);
             hdrs[i] = lua_tostring(L, -1);
-            lua_rawseti(L, pin, (int)lua_rawlen(L, pin) + 1);
+            lua_rawseti(L, 4, (int)lua_rawlen(L, 4) + 1);
         }
     }
     lua_pop(L, 1);
@@ -1119,6 +1173,8 @@ static const luaL_Reg functions[] = {
     {"scan", l_scan},
     {"write_atomic", l_write_atomic},
     {"copy_atomic", l_copy_atomic},
+    {"output_target", l_output_target},
+    {"read_file", l_read_file},
     {"now", l_now},
     {"version_info", l_version_info},
     {"engine", l_engine},

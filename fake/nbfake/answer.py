@@ -19,6 +19,7 @@ class Answer:
         self.usage_only = False
         self.usage = {}
         self.images = []            # record entries for images sent
+        self.extra_candidate = {}   # more candidate fields (echo_key)
 
 
 class Generator:
@@ -198,6 +199,7 @@ def answer_object(ans, plan, response_id, parts=None, final=True):
             if ans.finish_message:
                 cand["finishMessage"] = ans.finish_message
         cand["index"] = 0
+        cand.update(ans.extra_candidate)
         obj["candidates"] = [cand]
     if ans.prompt_feedback:
         obj["promptFeedback"] = ans.prompt_feedback

@@ -10,7 +10,8 @@ from .answer import Generator
 from .errors import (ApiError, JSON_TYPE, MSG_BAD_KEY, MSG_NO_CREDS,
                      MSG_UNAUTH, SSE_TYPE, bad_request)
 from .faults import (FAULTS, Fault, HTML_502, error_for_fault,
-                     fault_from_prompt, raw_last_user_text, vertex_like_error)
+                     echo_key, fault_from_prompt, raw_last_user_text,
+                     request_credential, vertex_like_error)
 from .models import MODELS
 from .reply import JsonBody, Reply, render_plain
 from .sse import truncate_json, render_answer
@@ -217,6 +218,8 @@ class App:
             return Reply(code, [render_plain(wrapped)])
         body = JsonBody()
         ans = self.gen.answer(plan, body, fault)
+        if name == "echo_key":
+            echo_key(ans, request_credential(ctx))
         rec["images"] = ans.images
         pieces = render_answer(ans, plan, body, stream, sse)
         reply = Reply(200, pieces, SSE_TYPE if sse else JSON_TYPE,

@@ -57,6 +57,10 @@ FAULTS = {
               "one JSON array of the chunks (as some gateways do)",
     "echo_auth": "400 whose message echoes the credentials received "
                  "(works with any key)",
+    "echo_key": "200 with the image, whose text part, thought text, "
+                "finishMessage and a nested candidate field "
+                "(citationMetadata) carry the credential received; two "
+                "more text parts carry it split in two",
 }
 FAULT_MARKER = re.compile(r"\[\[fault:([A-Za-z0-9_]+)(?::([^\]]*))?\]\]")
 
@@ -144,3 +148,40 @@ def error_for_fault(fault, model_id):
         return ApiError(503, MSG_OVERLOADED,
                         headers=[("Retry-After", fault.arg or "1")])
     return None
+
+
+def request_credential(ctx):
+    """The key or token a request carried ("" if none)."""
+    auth = ctx.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        auth = auth[7:]
+    return (ctx.headers.get("x-goog-api-key") or auth
+            or ctx.query.get("key") or "")
+
+
+def echo_key(ans, credential):
+    """The echo_key fault: the credential goes into every string field a
+    client returns (tests secret scrubbing in results and stream events)."""
+    said = "Your credential is %s." % credential
+    found = False
+    for chunk in ans.chunks:
+        for part in chunk:
+            if isinstance(part.get("text"), str):
+                part["text"] += " " + said
+                found = True
+    if not found:
+        ans.chunks.insert(0, [{"text": said}])
+    # and split in two across adjacent text parts (two stream events): only
+    # the joined text (res.text, a stream's merge) holds it whole
+    last = max(i for i, chunk in enumerate(ans.chunks)
+               if any(isinstance(p.get("text"), str) and not p.get("thought")
+                      for p in chunk)) if any(
+        isinstance(p.get("text"), str) and not p.get("thought")
+        for chunk in ans.chunks for p in chunk) else -1
+    half = len(credential) // 2
+    ans.chunks[last + 1:last + 1] = [[{"text": " Split: " + credential[:half]}],
+                                     [{"text": credential[half:] + "."}]]
+    ans.finish_message = "Finished for %s" % credential
+    ans.extra_candidate = {"citationMetadata": {"citationSources": [
+        {"uri": "https://example.com/?key=%s" % credential,
+         "title": {"nested": [credential]}}]}}

@@ -6,6 +6,7 @@
 -- nanobanana.many. User callbacks run only inside poll()/wait(), on the
 -- caller's Lua state, never inside libcurl.
 local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
@@ -72,10 +73,17 @@ function M.new(opts, level)
   if o.retries < 0 or o.retries % 1 ~= 0 then options.fail(level, "retries must be a whole number >= 0") end
 
   local base = opts.base_url or trim(os.getenv("GOOGLE_GEMINI_BASE_URL")) or M.DEFAULT_BASE_URL
-  local scheme, host = base:match("^(https?)://%[?([^/%]:]+)")
-  if not scheme then options.fail(level, "base_url must start with http:// or https:// (got %q)", base) end
+  local _, host = options.check_base_url(base, level)
   o.base_url = base:gsub("/+$", "")
-  o.host = host:lower()
+  o.host = host
+  if not o.api_version:match("^[%w._-]*$") then
+    options.fail(level, "api_version %q is not a version (letters, digits, '.', '_', '-')", o.api_version)
+  end
+  options.check_model_id(o.model, level)
+  local proxy, proxy_secret = o.proxy, nil
+  if proxy ~= nil then
+    proxy_secret, o.proxy = options.check_proxy(proxy, level) -- o.proxy: readable without its password
+  end
 
   local auth = opts.auth or (is_google_host(o.host) and "x-goog-api-key" or "bearer")
   if not options.AUTH[auth] then
@@ -89,15 +97,16 @@ function M.new(opts, level)
     options.fail(level, "no API key: pass api_key, or set GOOGLE_API_KEY or GEMINI_API_KEY (or use auth = \"none\")")
   end
 
-  local secrets, headers = {}, {}
+  if key then options.check_header_value(key, "api_key", level) end
+  local secrets, headers, overrides = {}, {}, {}
   if key and auth ~= "none" then secrets[#secrets + 1] = key end
+  if proxy_secret then secrets[#secrets + 1] = proxy_secret end
   for name, value in pairs(opts.headers or {}) do
     if type(name) ~= "string" or type(value) ~= "string" then
       options.fail(level, "headers must map header names to string values")
     end
-    if name:find("[\r\n:]") or value:find("[\r\n]") then
-      options.fail(level, "header %q has a forbidden character", name)
-    end
+    options.check_header_name(name, level)
+    options.check_header_value(value, "the value of header " .. name, level)
     local lname = name:lower()
     if (lname == "authorization" or lname == "x-goog-api-key") then
       if auth ~= "none" then
@@ -107,10 +116,13 @@ function M.new(opts, level)
       local bearer = value:match("^[Bb]earer%s+(.+)$")
       if bearer then secrets[#secrets + 1] = bearer end
     end
-    headers[#headers + 1] = name .. ": " .. value
+    -- "Name;" is libcurl's way to send an empty header ("Name:" would remove it)
+    headers[#headers + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
+    overrides[lname] = true
   end
   table.sort(headers)
-  private[self] = { key = key, secrets = secrets, headers = headers }
+  private[self] = { key = key, secrets = secrets, scrub = errors.scrubber(secrets), headers = headers,
+                    overrides = overrides, proxy = proxy }
 
   self.options = o
   self._engine = core.engine(M.ENGINE_IDLE)
@@ -126,31 +138,63 @@ function Client:__tostring()
   return string.format("nanobanana.Client (%s, model %s, auth %s)", o.base_url, o.model, o.auth)
 end
 
-function Client:_secrets() return private[self].secrets end
+-- The client's scrubber (errors.scrubber): a function that removes its
+-- secrets from a string, passed where results and errors are built; it
+-- holds them in upvalues, so it does not reveal them.
+function Client:_secrets() return private[self].scrub end
+
+-- A secret learnt after nb.new (a token a provider hands out): checked as a
+-- header value (no CR, LF, NUL: raises) and scrubbed from then on.
+function Client:_add_secret(value, what)
+  options.check_header_value(value, what or "token", 2)
+  local list = private[self].secrets
+  for i = 1, #list do if list[i] == value then return value end end
+  list[#list + 1] = value
+  return value
+end
 
 --- The URL for a model and method (default "generateContent").
 function Client:url(model, method)
   local o = self.options
+  options.check_model_id(model, 2)
+  if method ~= nil and not tostring(method):match("^%a+$") then options.fail(2, "method must be a method name") end
   local path = model
   if not (model:match("^models/") or model:match("^tunedModels/")) then path = "models/" .. model end
   local ver = o.api_version ~= "" and ("/" .. o.api_version) or ""
   return o.base_url .. ver .. "/" .. path .. ":" .. (method or "generateContent")
 end
 
-function Client:_headers(timeout)
+-- the request headers of one attempt (a local, not a method: it holds the key)
+local function attempt_headers(self, timeout)
   local p = private[self]
-  local h = {
+  local base = {
     "Content-Type: application/json",
     "User-Agent: nanobanana/" .. core.version,
     "x-goog-api-client: nanobanana/" .. core.version,
     "Expect:",
   }
-  if timeout and timeout > 0 then h[#h + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
+  if timeout and timeout > 0 then base[#base + 1] = "X-Server-Timeout: " .. math.ceil(timeout) end
+  local h = {}
+  for _, line in ipairs(base) do -- a headers= entry of the same name replaces ours (sent once)
+    if not p.overrides[line:match("^[^:]+"):lower()] then h[#h + 1] = line end
+  end
   local auth = self.options.auth
   if auth == "x-goog-api-key" then h[#h + 1] = "x-goog-api-key: " .. p.key
   elseif auth == "bearer" then h[#h + 1] = "Authorization: Bearer " .. p.key end
   for _, line in ipairs(p.headers) do h[#h + 1] = line end
   return h
+end
+
+-- Starts one attempt of spec on the engine: the headers (with the key) and
+-- the proxy (with its password) are added to a copy here and live on only
+-- in C, so no Lua table of the request or client holds a secret.
+function Client:_start_xfer(spec)
+  local p = private[self]
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  s.headers = attempt_headers(self, spec.timeout)
+  s.proxy = p.proxy
+  return self._engine:start(s)
 end
 
 local function dirname(path)
@@ -172,6 +216,7 @@ function Client:_start(prompt, opts, level, on_finish)
   opts = opts or {}
   local req = self:_new_request(opts, level)
   local model = req.model
+  options.check_model_id(model, level)
   req._on_finish = on_finish
 
   local stream = opts.stream or (opts.stream == nil and opts.on_event ~= nil)
@@ -186,23 +231,32 @@ function Client:_start(prompt, opts, level, on_finish)
     return req
   end
   options.check_model(model, body.generationConfig, nimg, level)
+  local output, replaces
+  if opts.output then
+    -- only a regular file (or nothing yet) is written; a symlink's target
+    -- is (the link stays a link); a device, FIFO, socket or directory is
+    -- kind io at once, untouched, before anything is sent
+    output, replaces = core.output_target(opts.output)
+    if not output then
+      req:_finish(nil, errors.new("io", { message = replaces }, self:_secrets()))
+      return req
+    end
+    req._output = output
+  end
   local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
   self._reqs[req] = true -- only now: a call that raised above leaves nothing behind
   local o = self.options
   local timeout = opts.timeout or o.timeout
   req._spec = {
     url = stream and (self:url(model, "streamGenerateContent") .. "?alt=sse") or self:url(model),
-    stream = stream or nil, headers = self:_headers(timeout), body = segs,
+    stream = stream or nil, body = segs, -- headers (secrets) are added per attempt: _start_xfer
     timeout = timeout, connect_timeout = opts.connect_timeout or o.connect_timeout,
     stall = opts.stall_timeout or o.stall_timeout, max_bytes = o.max_response_bytes,
-    proxy = o.proxy, ca_file = o.ca_file, ca_path = o.ca_path,
-    blob_dir = opts.output and dirname(opts.output) or nil,
-    flush_blobs = false, progress = opts.on_progress ~= nil or nil,
+    ca_file = o.ca_file, ca_path = o.ca_path,
+    blob_dir = output and dirname(output) or nil,
+    flush_blobs = replaces == true, -- an existing file will be replaced: see transport.h flush_blobs
+    progress = opts.on_progress ~= nil or nil,
   }
-  if opts.output then -- an existing file will be replaced: see transport.h flush_blobs
-    local f = io.open(opts.output, "rb")
-    if f then f:close(); req._spec.flush_blobs = true end
-  end
   req:_attempt()
   return req
 end

@@ -22,10 +22,8 @@ end
 --- The bytes (reads the file for file-backed images).
 function Image:bytes()
   if self.data then return self.data end
-  local f, err = io.open(self.path, "rb")
-  if not f then return nil, errors.new("io", { message = err }) end
-  local d = f:read("*a")
-  f:close()
+  local d, err = core.read_file(self.path) -- (regular files only: never blocks; close-on-exec)
+  if not d then return nil, errors.new("io", { message = err }) end
   return d
 end
 

@@ -120,4 +120,151 @@ function M.check_model(model_id, genconf, nimages, level)
   end
 end
 
+-- ---------------------------------------------------------------- wire safety
+-- What may reach the wire: header names and values, model ids, base and
+-- proxy URLs. Everything here raises (a programming error) before a byte is
+-- sent, so nothing the caller did not mean can be smuggled into a request.
+
+-- headers nanobanana (or libcurl) owns: a caller's value would split or
+-- redirect the request
+M.RESERVED_HEADERS = {
+  host = true, ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+}
+
+--- A header value (a key, a token, a headers= value): no CR, LF or NUL.
+-- what names it in the message (never the value: it may be a secret).
+function M.check_header_value(value, what, level)
+  level = (level or 1) + 1
+  if type(value) ~= "string" then fail(level, "%s must be a string", what) end
+  if value:find("\r", 1, true) or value:find("\n", 1, true) or value:find("\0", 1, true) then fail(level, "%s contains CR, LF or NUL", what) end
+  return value
+end
+
+--- A header name: an HTTP token (RFC 9110 tchar), not one nanobanana owns.
+function M.check_header_name(name, level)
+  level = (level or 1) + 1
+  if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+    fail(level, "header name %q is not an HTTP token", tostring(name))
+  end
+  if M.RESERVED_HEADERS[name:lower()] then
+    fail(level, "headers may not set %s (nanobanana and libcurl set it)", name)
+  end
+  return name
+end
+
+--- A model id stays inside its path segment: an optional models/ or
+-- tunedModels/ prefix, then letters, digits, '.', '_' and '-' only (no '/',
+-- '?', '#', '%', spaces or control bytes).
+function M.check_model_id(model, level)
+  level = (level or 1) + 1
+  if type(model) ~= "string" then fail(level, "model must be a string") end
+  local id = model:match("^models/(.*)$") or model:match("^tunedModels/(.*)$") or model
+  if not id:match("^[%w][%w._-]*$") then
+    fail(level, "model %q is not a model id (letters, digits, '.', '_', '-', after an optional models/ or tunedModels/)", model)
+  end
+  return model
+end
+
+local function bad_url_chars(s) return s:find("[%c%s\\]") ~= nil end
+
+-- an IPv6 literal (without brackets or zone): hex groups, one "::" at
+-- most, an IPv4 tail allowed
+local function ipv6_ok(h)
+  local groups = 0
+  local v4 = h:match(":(%d+%.[%d.]*)$")
+  if v4 then
+    local a, b, c, d = v4:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    if not a or tonumber(a) > 255 or tonumber(b) > 255 or tonumber(c) > 255 or tonumber(d) > 255 then return false end
+    h = h:sub(1, #h - #v4)
+    if h:sub(-2) ~= "::" then h = h:sub(1, -2) end -- "...:1.2.3.4": the ':' belongs to the tail
+    groups = 2
+  end
+  local head, tail = h:match("^(.-)::(.*)$")
+  local parts = head and { head, tail } or { h }
+  if head and tail:find("::", 1, true) then return false end
+  for _, part in ipairs(parts) do
+    if part ~= "" then
+      for g in (part .. ":"):gmatch("([^:]*):") do
+        if not g:match("^%x%x?%x?%x?$") then return false end
+        groups = groups + 1
+      end
+    end
+  end
+  if head then return groups <= 7 end
+  return groups == 8
+end
+
+-- a host name: dot-separated labels of letters, digits, '-' and '_' (1..63
+-- characters each, 253 in all; one trailing dot allowed)
+local function hostname_ok(h)
+  local name = h:gsub("%.$", "")
+  if name == "" or #name > 253 then return false end
+  for label in (name .. "."):gmatch("([^.]*)%.") do
+    if #label < 1 or #label > 63 or not label:match("^[%w_-]+$") then return false end
+  end
+  return true
+end
+
+-- host, port of an authority "host[:port]" (IPv6 in brackets), or nil when
+-- it is not one (the port, when given, is 1..65535)
+local function host_port(auth)
+  local host, port = auth:match("^%[([%x:.]+)%]:?(%d*)$")
+  if host then
+    if not ipv6_ok(host) then return nil end
+  else
+    host, port = auth:match("^([%w._-]+):?(%d*)$")
+    if not host or not hostname_ok(host) then return nil end
+  end
+  if auth:sub(-1) == ":" then return nil end
+  if port ~= "" and (tonumber(port) < 1 or tonumber(port) > 65535) then return nil end
+  return host, port
+end
+
+-- (the messages never repeat a URL: it may carry a key in its query or
+-- a password in its userinfo)
+
+--- base_url: http(s)://host[:port][/path], no query, fragment, userinfo,
+-- spaces or control bytes. Returns scheme, host (lowercase).
+function M.check_base_url(url, level)
+  level = (level or 1) + 1
+  local scheme, auth = url:match("^(%a[%w+.-]*)://([^/]*)")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    fail(level, "base_url must start with http:// or https://")
+  end
+  if bad_url_chars(url) then fail(level, "base_url contains a space, a control byte or a backslash") end
+  if url:find("[?#]") then fail(level, "base_url may not have a query or a fragment (? or #)") end
+  if auth:find("@", 1, true) then
+    fail(level, "base_url may not carry credentials (user:password@): pass the key as api_key or in headers")
+  end
+  local host = host_port(auth)
+  if not host then
+    fail(level, "base_url must be scheme://host[:port][/path] (port 1..65535)")
+  end
+  return scheme, host:lower()
+end
+
+M.PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
+
+--- proxy: scheme://[user[:password]@]host[:port][/] with a scheme libcurl
+-- takes. Returns the password (a secret to scrub) or nil, and the URL with
+-- the password shown as ***.
+function M.check_proxy(url, level)
+  level = (level or 1) + 1
+  local scheme, auth, rest = url:match("^(%a[%w+.-]*)://([^/]*)(.*)$")
+  if not scheme or not M.PROXY_SCHEMES[scheme:lower()] then
+    fail(level, "proxy must be scheme://host[:port] with scheme http, https, socks4, socks4a, socks5 or socks5h")
+  end
+  if bad_url_chars(url) or url:find("[?#]") or (rest ~= "" and rest ~= "/") then
+    fail(level, "proxy must be scheme://host[:port] (no path, query, spaces or control bytes)")
+  end
+  local userinfo, hp = auth:match("^(.*)@([^@]*)$")
+  if not host_port(hp or auth) then
+    fail(level, "proxy must be scheme://host[:port]")
+  end
+  local password = userinfo and userinfo:match("^[^:]*:(.+)$")
+  if not password then return nil, url end
+  return password, scheme .. "://" .. userinfo:match("^[^:]*") .. ":***@" .. hp .. rest
+end
+
 return M

@@ -45,7 +45,7 @@ function Request:_attempt()
   self.attempts = self.attempts + 1
   self.progress.attempt = self.attempts
   self.progress.phase = "connecting"
-  local x, kind, msg = c._engine:start(self._spec)
+  local x, kind, msg = c:_start_xfer(self._spec)
   if not x then
     return self:_finish(nil, errors.new(kind, { message = msg }, c:_secrets()))
   end
@@ -53,7 +53,9 @@ function Request:_attempt()
   c._by_xfer[x] = self
 end
 
-local function retryable(err)
+-- Only transport failures and the retry statuses are retried; local
+-- failures (config, memory, io, too_large, ...) never are.
+function M.retryable(err)
   if err.kind == "network" or err.kind == "stall" or err.kind == "timeout" then return true end
   return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
 end
@@ -91,7 +93,7 @@ function Request:_on_xfer_done(x)
     err.attempts = self.attempts
     -- a stream is retried only before its first event arrived
     local fresh = not (self._stream and #self._chunks > 0)
-    if self.state == "running" and fresh and retryable(err) and self.attempts <= self._retries then
+    if self.state == "running" and fresh and M.retryable(err) and self.attempts <= self._retries then
       local delay = err.retry_after
       local o = c.options
       if delay and delay > o.max_retry_delay then
@@ -123,10 +125,8 @@ function Request:_take_blob(src, i, part)
     self._kept = v
     return v, how
   end
-  local f, ferr = io.open(v, "rb")
-  if not f then return ferr, nil end
-  local bytes = f:read("*a")
-  f:close()
+  local bytes, ferr = core.read_file(v)
+  if not bytes then return ferr, nil end
   return bytes, "data"
 end
 

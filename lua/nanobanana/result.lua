@@ -143,6 +143,9 @@ function M.decode(skeleton, status, headers, secrets)
   normalize(decoded, 0)
   local ge = google_error(decoded)
   if ge then return nil, api_error(ge, status, headers, secrets) end
+  -- secrets the server echoed go now, before any string of it is handed
+  -- out (a result, raw, content, a stream event, an image's fields)
+  errors.scrub_in_place(decoded, secrets)
   if type(decoded) ~= "table" then
     return nil, errors.new("invalid_response", { message = "response is not a JSON object", status = status }, secrets)
   end
@@ -221,6 +224,8 @@ function M.from_response(decoded, status, secrets)
     return nil, errors.new("invalid_response", {
       message = "response has neither candidates nor promptFeedback", status = status }, secrets)
   end
+  -- (again: a stream's merge joins text parts, which may join a secret)
+  errors.scrub_in_place(decoded, secrets)
   local res = {
     images = {}, thoughts = {}, raw = decoded,
     usageMetadata = decoded.usageMetadata, modelVersion = decoded.modelVersion,
@@ -243,7 +248,7 @@ function M.from_response(decoded, status, secrets)
       texts[#texts + 1] = ev.text
     end
   end
-  if #texts > 0 then res.text = table.concat(texts) end
+  if #texts > 0 then res.text = errors.scrub_string(table.concat(texts), secrets) end
   if #res.images > 0 then return res end
 
   local pf = type(decoded.promptFeedback) == "table" and decoded.promptFeedback or nil

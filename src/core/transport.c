@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* mremap, eventfd */
 #include "transport.h"
 #include "b64.h"
+#include "fsutil.h"
 #include "scan.h"
 #include "sse.h"
 
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 /* pthread_cond_timedwait on CLOCK_MONOTONIC (pthread_condattr_setclock);
@@ -690,6 +692,9 @@ int nb_engine_replace_file(nb_engine *e, const char *src, const char *dst, char 
     struct stat st;
     char *old = NULL;
     static unsigned counter = 0;
+    /* only a regular file is ever replaced (rename would replace a device
+     * node, FIFO or socket just as well) */
+    if (nb_check_replaceable(dst, NULL, err, errlen) != 0) return -1;
     /* keep the old file alive under a hidden name for the worker to delete */
     if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 1024 * 1024) {
         const char *slash = strrchr(dst, '/');
@@ -1166,7 +1171,7 @@ static int sink_begin(void *ud, unsigned idx)
         b->path = malloc(n);
         if (!b->path) return 1;
         snprintf(b->path, n, "%s/.nanobanana-XXXXXX", x->blob_dir);
-        b->fd = mkstemp(b->path);
+        b->fd = nb_mkstemp(b->path); /* 0666 & ~umask, close-on-exec */
         if (b->fd < 0) {
             snprintf(x->msg, sizeof x->msg, "cannot create a temporary file in %s: %s",
                      x->blob_dir, strerror(errno));
@@ -1625,6 +1630,22 @@ void nb_xfer_free(nb_xfer *x)
     if (last) engine_destroy(e);
 }
 
+/* libcurl's sockets, opened close-on-exec (atomically where the system has
+ * SOCK_CLOEXEC), so a child the host spawns inherits no connection. */
+static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    curl_socket_t fd;
+    (void)ud;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char *err,
                           size_t errlen)
 {
@@ -1639,18 +1660,15 @@ static int setup_segments(nb_xfer *x, const nb_xfer_opts *o, nb_kind *kind, char
         s->ptr = o->segs[i].ptr;
         s->len = o->segs[i].len;
         if (s->kind == NB_SEG_B64_FILE) {
-            struct stat st;
             s->path = str_dup(o->segs[i].path ? o->segs[i].path : "");
             if (!s->path) goto oom;
-            s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-            if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            /* a FIFO, device or directory: io at once, never opened */
+            s->fd = nb_open_regular(s->path, &s->raw_size, err, errlen);
+            if (s->fd < 0) {
                 *kind = NB_KIND_IO;
-                snprintf(err, errlen, "cannot read %s: %s", s->path,
-                         s->fd < 0 ? strerror(errno) : "not a regular file");
                 return -1;
             }
-            s->raw_size = (uint64_t)st.st_size;
-            s->wire = nb_b64_encoded_len((size_t)st.st_size);
+            s->wire = nb_b64_encoded_len((size_t)s->raw_size);
         } else {
             s->raw_size = s->len;
             s->wire = s->kind == NB_SEG_B64 ? nb_b64_encoded_len(s->len) : s->len;
@@ -1706,6 +1724,7 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
