@@ -67,6 +67,7 @@ build = {
     ["nanobanana.files"] = "lua/nanobanana/files.lua",
     ["nanobanana.image"] = "lua/nanobanana/image.lua",
     ["nanobanana.json"] = "lua/nanobanana/json.lua",
+    ["nanobanana.loop"] = "lua/nanobanana/loop.lua",
     ["nanobanana.many"] = "lua/nanobanana/many.lua",
     ["nanobanana.models"] = "lua/nanobanana/models.lua",
     ["nanobanana.options"] = "lua/nanobanana/options.lua",

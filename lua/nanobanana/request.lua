@@ -264,6 +264,8 @@ function M.await(req)
   if getmetatable(req) ~= Request then error("nanobanana: await(req) needs a request from client:start", 2) end
   local co, main = coroutine.running()
   if co and not main and (not coroutine.isyieldable or coroutine.isyieldable()) then
+    local lp = rawget(req._client, "_loop") -- a loop adapter (nanobanana.loop) may own the yields
+    if lp then return lp:await(req) end
     while not req._finished do coroutine.yield(req) end
     return req:result()
   end

@@ -786,14 +786,23 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
 {
     nb_engine *e = x->engine;
     int attached;
+    curl_off_t dl = -1, ul = -1;
     if (x->done) return;
     lock(e);
     attached = x->attached;
     unlock(e);
+    /* the final byte counts: on_xferinfo publishes at most every NB_PUBLISH_S,
+     * so its last call may not have been published */
+    if (x->easy) {
+        if (curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &dl) != CURLE_OK) dl = -1;
+        if (curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul) != CURLE_OK) ul = -1;
+    }
     if (e && attached) curl_multi_remove_handle(e->multi, x->easy);
     nb_blobs_close_files(&x->blobs);
     close_upload_files(x);
     lock(e);
+    if (dl > x->dlnow) x->dlnow = dl;
+    if (ul > x->ulnow) x->ulnow = ul;
     x->attached = 0;
     x->ulnow = x->w_ulnow; /* the last progress, published */
     x->ultotal = x->w_ultotal;
