@@ -7,7 +7,6 @@
 -- where no other spec's client is alive. Bounds are generous (valgrind).
 local nb = require "nanobanana"
 local core = require "nanobanana.core"
-local client_mod = require "nanobanana.client"
 local fake = require "helpers.fake"
 
 local SLOW = os.getenv("NB_SLOW") ~= nil
@@ -292,7 +291,7 @@ describe("lifecycle", function()
       url = server.url .. "/v1beta/models/gemini-2.5-flash-image:generateContent",
       headers = { "x-goog-api-key: test-key" }, body = { body },
     })
-    body = nil
+    body = nil -- luacheck: ignore 311 (the string is dropped)
     collectgarbage()
     local before = collectgarbage("count")
     x:close() -- x stays referenced: only its pins go

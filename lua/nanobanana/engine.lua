@@ -113,7 +113,7 @@ function M:pollfd()
 end
 
 --- The events to wait for on pollfd(): "r".
-function M:events() return "r" end
+function M.events() return "r" end
 
 --- Seconds until poll() must run even if the fd stays quiet (a retry timer,
 -- callbacks already due), or nil when only the fd can bring work.
@@ -126,9 +126,11 @@ function M:timeout()
   return dt > 0 and dt or 0
 end
 
---- LuaSocket's select: client:getfd() is pollfd(); client:dirty() is true
--- when poll() has work the fd does not show (timeout() == 0).
+-- LuaSocket's select: client:getfd() is pollfd()
 M.getfd = M.pollfd
+
+--- LuaSocket's select: true when poll() has work the fd does not show
+-- (timeout() == 0).
 function M:dirty() return self:timeout() == 0 end
 
 -- Fires the queued stream events (inside poll()), in order, one request at

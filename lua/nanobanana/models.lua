@@ -86,20 +86,7 @@ for _, m in pairs(models) do
   for _, s in ipairs(m.image_sizes) do m.takes_size[s] = true end
 end
 
-local function distance(a, b)
-  local la, lb = #a, #b
-  local prev, cur = {}, {}
-  for j = 0, lb do prev[j] = j end
-  for i = 1, la do
-    cur[0] = i
-    for j = 1, lb do
-      local cost = a:sub(i, i):lower() == b:sub(j, j):lower() and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev, cur = cur, prev
-  end
-  return prev[lb]
-end
+local distance = util.distance
 
 -- The hint for a 404 naming model id (nil when there is nothing to say):
 -- the replacement of a known retired id, else the closest known id.

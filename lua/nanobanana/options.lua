@@ -1,23 +1,13 @@
 --- Option checking: names, types and per-model values. Every failure here is
 -- a programming error and raises, with a "did you mean" hint for names.
 local models = require "nanobanana.models"
+local util = require "nanobanana.util"
 
 local M = {}
 
 local function distance(a, b)
-  local la, lb = #a, #b
-  if math.abs(la - lb) > 3 then return 99 end
-  local prev, cur = {}, {}
-  for j = 0, lb do prev[j] = j end
-  for i = 1, la do
-    cur[0] = i
-    for j = 1, lb do
-      local cost = a:sub(i, i):lower() == b:sub(j, j):lower() and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev, cur = cur, prev
-  end
-  return prev[lb]
+  if math.abs(#a - #b) > 3 then return 99 end -- (far apart: no hint)
+  return util.distance(a, b)
 end
 
 local function suggest(name, known)

@@ -8,6 +8,7 @@ local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
+local request = require "nanobanana.request"
 local result = require "nanobanana.result"
 local wire = require "nanobanana.wire"
 
@@ -30,23 +31,8 @@ function M.header(raw, name)
   end
 end
 
-local function retryable(err)
-  if err.kind == "network" or err.kind == "stall" or err.kind == "timeout" then return true end
-  return (err.kind == "api" or err.kind == "http") and result.RETRY_STATUS[err.status] == true
-end
+local retryable = request.retryable
 M.retryable = retryable
-
--- the engine's transfer for req's current spec
-local function attempt(req)
-  local c = req._client
-  req.attempts = req.attempts + 1
-  req.progress.attempt = req.attempts
-  req.progress.phase = "connecting"
-  local x, err = c:_start_xfer(req._spec)
-  if not x then return req:_finish(nil, err) end
-  req._xfer = x
-  c._by_xfer[x] = req
-end
 
 -- (req._value is the result while _finish runs: an internal _on_finish
 -- hook reads it there)
@@ -118,7 +104,6 @@ function M.new(c, opts, level, step, what)
   local req = c:_new_request(opts or {}, level)
   req.model = what or "service"
   req._step = step
-  req._attempt = attempt
   req._on_xfer_done = on_xfer_done
   return req
 end
@@ -146,7 +131,7 @@ function M.send(req, method, url, headers, body)
     finish(req, nil, err)
     return M.AGAIN
   end
-  attempt(req)
+  req:_attempt()
   return M.AGAIN
 end
 

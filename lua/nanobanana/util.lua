@@ -28,4 +28,20 @@ function M.mime_type(blob) return blob.mimeType or blob.mime_type end
 --- A part's thought signature (thoughtSignature / thought_signature), or nil.
 function M.signature(part) return part.thoughtSignature or part.thought_signature end
 
+--- Edit distance of a and b, letters compared without case ("did you mean" hints).
+function M.distance(a, b)
+  local la, lb = #a, #b
+  local prev, cur = {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    for j = 1, lb do
+      local cost = a:sub(i, i):lower() == b:sub(j, j):lower() and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[lb]
+end
+
 return M
