@@ -31,10 +31,14 @@ local function is_request(x)
   return type(mt) == "table" and mt.__name == "nanobanana.Request"
 end
 
-local function attach(client, level)
+local function check_client(client, level)
   if type(client) ~= "table" or type(client.pollfd) ~= "function" or type(client.timeout) ~= "function" then
     error("nanobanana.loop: needs a nanobanana client (with pollfd/timeout)", level + 1)
   end
+end
+
+local function attach(client, level)
+  check_client(client, level + 1)
   if rawget(client, "_loop") then error("nanobanana.loop: this client is already attached to a loop", level + 1) end
   if client:pollfd() < 0 then error("nanobanana.loop: the client is closed", level + 1) end
   local h = setmetatable({ client = client, _waiting = {}, _stopped = false, steps = 0, max_step = 0 }, Handle)
@@ -115,6 +119,7 @@ function M.luv(client, uv, opts)
   for k in pairs(opts) do
     if LUV_OPTS[k] == nil then error("nanobanana.loop: unknown option " .. tostring(k), 2) end
   end
+  check_client(client, 2) -- (before luv is required: a wrong call raises the same everywhere)
   uv = uv or (rawget(_G, "vim") and (vim.uv or vim.loop)) or require "luv"
   local h = attach(client, 2)
   local schedule = opts.schedule
