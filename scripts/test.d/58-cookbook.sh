@@ -13,9 +13,11 @@ recipe() { # name expected-files -- command...
   if (cd "$dir" && env -u GOOGLE_API_KEY LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/?.so;;" \
         GEMINI_API_KEY=test-key GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:$CB_PORT" timeout 120 "$@") \
       >"$LOGS/cookbook-$name.log" 2>&1; then
-    for f in $files; do [ "$(head -c 4 "$dir/$f" 2>/dev/null | od -An -c | tr -d ' ')" = "211PNG" ] || missing="$missing $f"; done
+    for f in $files; do # a real PNG or JPEG (the default model makes JPEG)
+      case "$(head -c 3 "$dir/$f" 2>/dev/null | od -An -tx1 | tr -d ' \n')" in 89504e|ffd8ff) ;; *) missing="$missing $f" ;; esac
+    done
     if [ -z "$missing" ]; then count 1 0 "cookbook: $name"; return; fi
-    echo "cookbook $name: no PNG at:$missing"
+    echo "cookbook $name: no PNG or JPEG at:$missing"
   fi
   tail -20 "$LOGS/cookbook-$name.log"; count 0 1 "cookbook: $name"
 }

@@ -801,13 +801,13 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
     nb_blobs_close_files(&x->blobs);
     close_upload_files(x);
     lock(e);
-    if (dl > x->dlnow) x->dlnow = dl;
-    if (ul > x->ulnow) x->ulnow = ul;
     x->attached = 0;
     x->ulnow = x->w_ulnow; /* the last progress, published */
     x->ultotal = x->w_ultotal;
     x->dlnow = x->w_dlnow;
     x->dltotal = x->w_dltotal;
+    if (dl > x->dlnow) x->dlnow = dl; /* (and libcurl's own final counts) */
+    if (ul > x->ulnow) x->ulnow = ul;
     x->kind = kind;
     x->t_end = nb_now();
     snprintf(x->msg, sizeof x->msg, "%s", msg ? msg : "");
