@@ -13,7 +13,8 @@ w:start(20, 20, vim.schedule_wrap(function()
   if path or vim.loop.now() - t0 > 30000 then
     w:stop(); w:close()
     local f = path and io.open(path, "rb")
-    local ok = f and f:read(8) == "\137PNG\r\n\26\n"
+    local head = f and f:read(8) or ""
+    local ok = head == "\137PNG\r\n\26\n" or head:sub(1, 3) == "\255\216\255" -- PNG or JPEG
     if f then f:close() end
     io.stdout:write(ok and ("cookbook nvim: " .. path .. "\n") or "cookbook nvim: no image\n")
     vim.cmd(ok and "qa!" or "cq! 1")
