@@ -151,7 +151,9 @@ describe("lifecycle", function()
     assert.is_true(mt <= 120, "threads peaked at " .. mt)
     assert.is_true(mf <= 600, "fds peaked at " .. mf)
     assert.is_true(t <= 2, "threads at the end: " .. t)
-    assert.is_true(f <= 8, "fds at the end: " .. f)
+    -- (valgrind and the sanitizers keep descriptors of their own in the child)
+    local slack = os.getenv("NB_SLOW") and 4 or 0
+    assert.is_true(f <= 8 + slack, "fds at the end: " .. f)
   end)
 
   it("a client whose engine cannot be made (fd table full) raises a clear error", function()
