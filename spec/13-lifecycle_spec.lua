@@ -70,7 +70,7 @@ describe("lifecycle", function()
       while core.now() - t0 < 20 do
         c:poll()
         local moving = 0
-        for i = 1, 8 do if reqs[i].progress.downloaded > 0 then moving = moving + 1 end end
+        for i = 1, 8 do if reqs[i].state == "running" and reqs[i].progress.downloaded > 0 then moving = moving + 1 end end
         if moving >= 4 then break end
         c._engine:perform(5)
       end
@@ -86,7 +86,21 @@ describe("lifecycle", function()
       local took = core.now() - t
       if how == "gc" then gc_took = took else worst = math.max(worst, took) end
       if c and how == "__close" then c:close() end
-      if reqs then for i = 1, 8 do assert.are.equal("cancelled", select(2, reqs[i]:result()).kind) end end
+      if reqs then
+        -- a body can be complete by the time close() runs (LuaJIT is quick): that one is a
+        -- result; every other one is cancelled, and most were still coming in
+        local cancelled = 0
+        for i = 1, 8 do
+          local res, err = reqs[i]:result()
+          if res then
+            assert.are.equal("done", reqs[i].state)
+          else
+            assert.are.equal("cancelled", err.kind)
+            cancelled = cancelled + 1
+          end
+        end
+        assert.is_true(cancelled >= 4, how .. ": only " .. cancelled .. " of 8 were in flight")
+      end
     end
     -- a generous bound (the measured figure is in bench/, section lifecycle)
     assert.is_true(worst < (SLOW and 0.5 or 0.05), "close took " .. worst .. " s")
