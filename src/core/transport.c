@@ -43,6 +43,7 @@
 #else
 #define NB_EVENTFD 0
 #endif
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -435,6 +436,53 @@ static void engine_destroy(nb_engine *e)
  * after unlocking */
 static int engine_unref(nb_engine *e) { return --e->refs == 0; }
 
+/* curl_multi_init, with libcurl's wakeup socket pair made close-on-exec.
+ * libcurl before 8.8 creates that pair inside curl_multi_init without
+ * SOCK_CLOEXEC (curl issue 13618), out of reach of its API, so a child the
+ * host spawns would inherit it. socketpair() takes the two lowest free
+ * descriptors: they are found first (F_DUPFD_CLOEXEC on our own fd, closed
+ * again); after the init, a descriptor there that is an AF_UNIX socket
+ * without close-on-exec is libcurl's only if both are such sockets and
+ * libcurl's own wakeup byte (curl_multi_wakeup) arrives on exactly one of
+ * them -- then the two get FD_CLOEXEC.
+ * Anything else found there (a descriptor another host thread opened in
+ * between) is left untouched. The wakeup byte is drained by the worker's
+ * first curl_multi_poll, which it merely ends early. On libcurl 8.8 and
+ * later (eventfd or SOCK_CLOEXEC) nothing is found and nothing is done.
+ * NULL with errno as curl_multi_init left it. (e->mu held) */
+static CURLM *multi_init_cloexec(nb_engine *e)
+{
+    int lo[2], cand[2], n = 0, i;
+    struct pollfd pf[2];
+    CURLM *m;
+    for (i = 0; i < 2; i++) lo[i] = fcntl(e->nfd_r, F_DUPFD_CLOEXEC, 0);
+    for (i = 0; i < 2; i++)
+        if (lo[i] >= 0) close(lo[i]);
+    errno = 0;
+    m = curl_multi_init();
+    if (!m) return NULL;
+    for (i = 0; i < 2; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fl = lo[i] >= 0 ? fcntl(lo[i], F_GETFD) : -1;
+        if (fl < 0 || (fl & FD_CLOEXEC)) continue;
+        if (getsockname(lo[i], (struct sockaddr *)&ss, &sl) != 0 || ss.ss_family != AF_UNIX) continue;
+        cand[n] = lo[i];
+        pf[n].fd = lo[i];
+        pf[n].events = POLLIN;
+        pf[n].revents = 0;
+        n++;
+    }
+    /* a pair, and the byte on exactly one end of it: the reading end */
+    if (n != 2 || curl_multi_wakeup(m) != CURLM_OK) return m;
+    if (poll(pf, 2, 0) != 1) return m;
+    for (i = 0; i < n; i++) {
+        int fl = fcntl(cand[i], F_GETFD);
+        if (fl >= 0) fcntl(cand[i], F_SETFD, fl | FD_CLOEXEC);
+    }
+    return m;
+}
+
 /* (e->mu held) Starts the worker if none runs. 0, or -1 with a message. */
 static int ensure_worker(nb_engine *e, char *err, size_t errlen)
 {
@@ -443,8 +491,7 @@ static int ensure_worker(nb_engine *e, char *err, size_t errlen)
     sigset_t all, old;
     int rc;
     if (e->worker) return 0;
-    errno = 0;
-    e->multi = curl_multi_init();
+    e->multi = multi_init_cloexec(e);
     if (!e->multi) {
         int en = errno;
         snprintf(err, errlen, "cannot start the engine: %s",
