@@ -10,7 +10,7 @@ want=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cj
 case "${1:-}" in
   --test) want+=(lua-busted luarocks clang libclang-rt-14-dev valgrind jq openssl nghttp2-proxy
                  lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
-                 gcc-multilib lua-ldoc lua-check cppcheck) ;;
+                 gcc-multilib lua-ldoc lua-check cppcheck lua-socket) ;; # lua-socket: spec/14, spec/18
   --bench) want+=(jq valgrind coreutils time) ;;
   --packages) shift; want=("$@") ;;
 esac
