@@ -73,6 +73,8 @@ local function walk(t, prefix, sep)
   local mt = getmetatable(t)
   if type(mt) == "table" and type(rawget(mt, "__index")) == "table" then
     walk(rawget(mt, "__index"), prefix, ":")
+  elseif type(mt) == "table" and type(rawget(mt, "__index")) == "function" then
+    walk(mt, prefix, ":") -- an __index function (nanobanana.Image): the methods are the metatable's
   end
 end
 

@@ -300,9 +300,6 @@ end
 
 -- ------------------------------------------------------------------ results
 
-local EXT = { ["image/png"] = "png", ["image/jpeg"] = "jpg", ["image/webp"] = "webp", ["image/gif"] = "gif",
-              ["image/heic"] = "heic", ["image/heif"] = "heif" }
-
 -- An item's result from its wire response or error (kinds as generate's).
 -- src is the transfer or event holding the line's blobs; with dir, the first
 -- final image's file is kept as dir/<pos>.<ext>.
@@ -334,7 +331,7 @@ local function item_result(c, line, src, dir, pos)
   if kept then
     local img = res.images[1]
     if img and img.path == kept then
-      local target = dir .. "/" .. pos .. "." .. (EXT[img.mimeType] or "bin")
+      local target = dir .. "/" .. pos .. "." .. (img:extension() or "bin")
       local ok, msg = c._engine:replace_file(kept, target)
       if not ok then return nil, errors.new("io", { message = tostring(msg) }, secrets) end
       img.path = target

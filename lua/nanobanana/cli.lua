@@ -10,6 +10,7 @@
 -- stderr is not a terminal there is none of it. Default file names are
 -- created exclusively (O_EXCL), so runs in the same second never collide.
 local core = require "nanobanana.core"
+local image = require "nanobanana.image"
 
 local M = {}
 
@@ -159,11 +160,6 @@ function M.message(e)
   local s = tostring(e):gsub("^[^\n]-:%d+: ", "")
   return s
 end
-
-local EXT = { ["image/png"] = "png", ["image/jpeg"] = "jpg", ["image/webp"] = "webp",
-              ["image/gif"] = "gif", ["image/heic"] = "heic", ["image/heif"] = "heif" }
-local TYPE_OF_EXT = { png = "image/png", jpg = "image/jpeg", jpeg = "image/jpeg", webp = "image/webp",
-                      gif = "image/gif", heic = "image/heic", heif = "image/heif" }
 
 -- A whole file: its content; nil, message, errno when it cannot be read.
 local function read_file(path)
@@ -481,7 +477,7 @@ function M.main(args)
     local path = img.path
     if not where[i].file then -- a default name, from the time and the real type
       local rerr
-      path, rerr = reserve(where[i].dir, EXT[img.mimeType] or "img")
+      path, rerr = reserve(where[i].dir, img:extension() or "img")
       local sok, serr
       if path then sok, serr = img:save(path) end
       if not sok then
@@ -497,10 +493,10 @@ function M.main(args)
     end
     if not o.quiet then
       local e = path:match("%.([%w]+)$")
-      local named = e and TYPE_OF_EXT[e:lower()]
+      local named = e and image.type_of_extension(e)
       if named and img.mimeType and named ~= img.mimeType then
         say(string.format("nanobanana: warning: %s holds %s (the type the model sent), not %s: name it .%s\n",
-          path, img.mimeType, named, EXT[img.mimeType] or "img"))
+          path, img.mimeType, named, img:extension() or "img"))
       end
       if o.thoughts and not o.stream then
         for _, t in ipairs(res.thoughts) do

@@ -47,6 +47,22 @@ function Image:_bytes_ref()
   return rawget(self, "data") or rawget(self, "_blob")
 end
 
+-- file name extensions of the types the library recognises, and back
+local EXT = { ["image/png"] = "png", ["image/jpeg"] = "jpg", ["image/webp"] = "webp",
+              ["image/gif"] = "gif", ["image/heic"] = "heic", ["image/heif"] = "heif" }
+local TYPE_OF_EXT = { jpeg = "image/jpeg" }
+for mime, ext in pairs(EXT) do TYPE_OF_EXT[ext] = mime end
+
+--- The MIME type a file name extension stands for ("jpg", "JPEG", "png", ...), or nil.
+function M.type_of_extension(ext) return ext and TYPE_OF_EXT[ext:lower()] end
+
+--- The file name extension for the image's real type, without the dot:
+-- "png", "jpg", "webp", "gif", "heic" or "heif"; nil when the type is not
+-- one of those. Gemini 3 models send JPEG, so a name made as
+-- `"otter." .. img:extension()` says what the file holds.
+-- @treturn string|nil
+function Image:extension() return EXT[self.mimeType] end
+
 --- The bytes: `img.data` (reads the file for file-backed images).
 function Image:bytes()
   local data = self.data
