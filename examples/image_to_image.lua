@@ -1,10 +1,11 @@
 -- Image to image: edit one or more reference images.
---   lua5.4 examples/image_to_image.lua in.png ["prompt"] [out.png]
+--   lua5.4 examples/image_to_image.lua in.jpg ["prompt"] [NAME]
+-- Writes NAME.<ext>, the extension from the image's real type.
 local nb = require "nanobanana"
 
-local input = assert(arg[1], "usage: image_to_image.lua in.png [prompt] [out.png]")
+local input = assert(arg[1], "usage: image_to_image.lua in.jpg [prompt] [NAME]")
 local prompt = arg[2] or "add a rainbow"
-local out = arg[3] or "edited.png"
+local name = (arg[3] or "edited"):gsub("%.%a+$", "")
 
 local client = nb.new()
 local res, err = client:generate(prompt, {
@@ -15,5 +16,7 @@ if not res then
   io.stderr:write(tostring(err), "\n")
   os.exit(1)
 end
-assert(res.images[1]:save(out))     -- atomic: temp file + rename
-print(string.format("wrote %s: %s %dx%d", out, res.images[1].mimeType, res.images[1].width, res.images[1].height))
+local img = res.images[1]
+local out = name .. "." .. (img:extension() or "img")
+assert(img:save(out))               -- atomic: temp file + rename
+print(string.format("wrote %s: %s %dx%d", out, img.mimeType, img.width, img.height))

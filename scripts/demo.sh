@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs what it needs (Debian packages, as root), builds and
 # installs nanobanana, and makes a real image from a prompt:
-#   "A cute baby sea otter" -> out/sea-otter.png
+#   "A cute baby sea otter" -> out/sea-otter.jpg (the extension: the image's real type)
 # With GOOGLE_API_KEY or GEMINI_API_KEY set it calls the real API (or
 # GOOGLE_GEMINI_BASE_URL); otherwise it starts the bundled fake server on
 # 127.0.0.1 and talks to that.
@@ -26,4 +26,4 @@ if [ -z "${GOOGLE_API_KEY:-}${GEMINI_API_KEY:-}" ]; then
   export GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:$(cat "$tmp/port")" GEMINI_API_KEY=test-key
   echo "nanobanana: no API key set, using the bundled fake server at $GOOGLE_GEMINI_BASE_URL"
 fi
-lua5.4 examples/text_to_image.lua "A cute baby sea otter" out/sea-otter.png
+lua5.4 examples/text_to_image.lua "A cute baby sea otter" out/sea-otter

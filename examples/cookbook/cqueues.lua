@@ -13,7 +13,7 @@ local left = 2
 for _, subject in ipairs { "a teapot", "a bicycle" } do
   cq:wrap(function()
     local res = assert(nb.await(client:start("A product photo of " .. subject)))
-    local name = subject:gsub("^a ", "") .. ".png"
+    local name = subject:gsub("^a ", "") .. "." .. res.images[1]:extension()
     assert(res.images[1]:save(name))
     print(name, res.images[1].width .. "x" .. res.images[1].height)
     left = left - 1

@@ -1,7 +1,7 @@
 /* A C host embedding Lua and nanobanana: it sleeps in poll(2) on the
  * client's fd, for at most client:timeout(), and calls client:poll() when
  * woken. The host's own loop could wait on its other fds in the same call.
- *   cc embed.c $(pkg-config --cflags --libs lua5.4) -o embed && ./embed "a prompt" out.png */
+ *   cc embed.c $(pkg-config --cflags --libs lua5.4) -o embed && ./embed "a prompt" out.jpg */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     lua_pushstring(L, argc > 1 ? argv[1] : "A lighthouse, woodcut print");
-    lua_pushstring(L, argc > 2 ? argv[2] : "lighthouse.png");
+    lua_pushstring(L, argc > 2 ? argv[2] : "lighthouse.jpg"); /* the default model sends JPEG */
     if (!run(L, setup, 2, 0)) return 1;
     for (;;) {
         if (lua_getglobal(L, "finished"), lua_toboolean(L, -1)) break;

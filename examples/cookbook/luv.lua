@@ -13,15 +13,16 @@ local ticker = uv.new_timer()
 ticker:start(100, 100, function() ticks = ticks + 1 end)
 
 client:start("A paper boat on a puddle", {
-  output = "boat.png",
+  output = "boat.jpg",           -- the default model sends JPEG
   on_done = function(res, err) print("boat:", res and res.images[1].path or tostring(err)) end,
 })
 h:spawn(function()
   local res = assert(nb.await(client:start("A kite over a beach", { imageConfig = { aspectRatio = "3:2" } })))
-  assert(res.images[1]:save("kite.png"))
+  local ext = res.images[1]:extension() -- "jpg" from the default model
+  assert(res.images[1]:save("kite." .. ext))
   local edit = assert(nb.await(client:start("Make the kite red", { images = { res.images[1] } })))
-  assert(edit.images[1]:save("kite-red.png"))
-  print(string.format("kite.png, kite-red.png (the timer ticked %d times meanwhile)", ticks))
+  assert(edit.images[1]:save("kite-red." .. ext))
+  print(string.format("kite.%s, kite-red.%s (the timer ticked %d times meanwhile)", ext, ext, ticks))
   ticker:close()
   h:stop()                       -- nothing left: uv.run() returns
 end)

@@ -9,7 +9,7 @@ local handle = loop.luv(client, vim.loop)
 vim.api.nvim_create_autocmd("VimLeavePre", { callback = function() handle:stop(); client:close() end })
 
 vim.api.nvim_create_user_command("Imagine", function(cmd)
-  local path = vim.fn.getcwd() .. "/imagine.png"
+  local path = vim.fn.getcwd() .. "/imagine.jpg" -- the default model sends JPEG
   client:start(cmd.args, {
     output = path,
     on_progress = function(p) vim.api.nvim_echo({ { "imagine: " .. p.phase } }, false, {}) end,

@@ -11,7 +11,8 @@ local function sketch_then_paint(subject)
   local sketch = assert(nb.await(client:start("A pencil sketch of " .. subject)))
   local painting = assert(nb.await(client:start("Turn this sketch into an oil painting",
     { images = { sketch.images[1] } })))
-  assert(painting.images[1]:save(subject:gsub("%W", "_") .. ".png"))
+  local img = painting.images[1]
+  assert(img:save(subject:gsub("%W", "_") .. "." .. img:extension())) -- .jpg: what the model sent
   return subject
 end
 
