@@ -90,6 +90,70 @@ describe("batch", function()
     fake.sh("rm -rf " .. dir)
   end)
 
+  it("a slow results loop holds RESULTS_QUEUE_BYTES, not the whole file: the download pauses (not a stall)", function()
+    local core = require "nanobanana.core"
+    local batch = require "nanobanana.batch"
+    local items = {}
+    for i = 1, 24 do items[i] = "noise " .. i .. " [[fault:huge:1M]]" end
+    local job = assert(client:batch(items, { input = "file" }))
+    assert(job:wait { interval = 0.03 })
+    local saved = batch.RESULTS_QUEUE_BYTES
+    batch.RESULTS_QUEUE_BYTES = 3 * 1024 * 1024
+    -- a client whose stall_timeout is far shorter than the loop's pause
+    local slow = nb.new { base_url = server.url, api_key = "test-key", retries = 0, stall_timeout = 0.4 }
+    local sjob = assert(slow:batch_job(job.name))
+    local n, held, sizes = 0, nil, {}
+    local ok, err = pcall(function()
+      for i, res, rerr in sjob:results() do
+        assert(res, tostring(rerr))
+        n = n + 1
+        assert.are.equal(n, i)
+        sizes[#sizes + 1] = res.images[1].size
+        if n == 1 then
+          fake.sleep(1.2) -- the loop is slow: the worker goes on meanwhile, up to the cap
+          local _, bytes = core.blob_stats()
+          held = bytes
+        end
+      end
+    end)
+    batch.RESULTS_QUEUE_BYTES = saved
+    slow:close()
+    assert(ok, err)
+    assert.are.equal(24, n)
+    for i = 1, 24 do assert.is_true(sizes[i] >= 1024 * 1024, "item " .. i .. ": " .. sizes[i]) end
+    -- the 24 MiB of images: at most the cap, the item taken, and one on its way
+    assert.is_true(held < 6 * 1024 * 1024, "blobs held while the loop slept: " .. tostring(held))
+  end)
+
+  it("client:batch_job(name) finds a job made earlier; names that could leave the path raise", function()
+    local job = assert(client:batch({ "a cat", "a dog" }, { display_name = "later" }))
+    assert(job:wait { interval = 0.03 })
+    local other = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
+    for _, name in ipairs { job.name, (job.name:gsub("^batches/", "")) } do
+      local before = #server:requests()
+      local again = assert(other:batch_job(name))
+      local got = server:requests()[before + 1]
+      assert.are.equal("GET", got.method)
+      assert.are.equal("/v1beta/" .. job.name, got.path)
+      assert.are.equal(job.name, again.name)
+      assert.are.equal("BATCH_STATE_SUCCEEDED", again.state)
+      assert.are.equal("later", again.display_name)
+      local n = 0
+      for i, res in again:results() do n = n + 1; assert.are.equal(n, i); assert.are.equal(1, #res.images) end
+      assert.are.equal(2, n)
+    end
+    local before = #server:requests()
+    for _, bad in ipairs { "", "batches/", "../files/x", "batches/a/b", "a?alt=media", "a#f", "a%2Fb", "..", "a b" } do
+      raises("batch job", other.batch_job, other, bad)
+    end
+    raises("batch job", other.batch_job, other, 42)
+    assert.are.equal(before, #server:requests())
+    local missing, err = other:batch_job("batches/nope")
+    assert.is_nil(missing)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(404, err.status)
+  end)
+
   it("more than 100 items go as a file by default", function()
     local items = {}
     for i = 1, 101 do items[i] = "the same small thing" end

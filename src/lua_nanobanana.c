@@ -821,7 +821,8 @@ static seg_array *read_segments(lua_State *L, int spec, int pin_idx, size_t *n)
  *   headers (array of "Name: value"), body (array of segments: string,
  *   {b64=string}, {file=path} (base64 of the file), {file=path, raw=true,
  *   offset=n, length=n} (that byte range as is)), timeout, connect_timeout, stall (seconds), max_bytes,
- *   blob_dir, flush_blobs, empty_ok, jsonl, accept_encoding, proxy, ca_file, ca_path, insecure
+ *   blob_dir, flush_blobs, empty_ok, jsonl, queue_bytes (streams: see event_queue_bytes),
+ *   accept_encoding, proxy, ca_file, ca_path, insecure
  * @treturn Xfer @treturn[2] nil @treturn[2] string kind @treturn[2] string message */
 static int engine_start(lua_State *L)
 {
@@ -872,6 +873,10 @@ static int engine_start(lua_State *L)
     {
         double mb = opt_field_num(L, 2, "max_bytes", 0);
         o.max_response_bytes = !(mb > 0) ? 0 : mb >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)mb;
+    }
+    {
+        double qb = opt_field_num(L, 2, "queue_bytes", 0);
+        o.event_queue_bytes = !(qb >= 1) ? 0 : qb >= 1e15 ? (uint64_t)1e15 : (uint64_t)qb;
     }
     o.blob_dir = opt_field_str(L, 2, "blob_dir", 4);
     o.accept_encoding = opt_field_str(L, 2, "accept_encoding", 4);

@@ -21,6 +21,11 @@ local M = {}
 
 M.INLINE_MAX_ITEMS = 100
 M.INLINE_MAX_BYTES = 20 * 1024 * 1024
+-- the memory a results file's items may hold while they wait to be taken
+-- by the job:results() loop: over it, the download pauses until half is
+-- taken (a slow loop holds this much, not the whole file); internal (the
+-- specs shrink it)
+M.RESULTS_QUEUE_BYTES = 64 * 1024 * 1024
 
 M.TERMINAL = { BATCH_STATE_SUCCEEDED = true, BATCH_STATE_FAILED = true, BATCH_STATE_CANCELLED = true,
                BATCH_STATE_EXPIRED = true }
@@ -281,6 +286,21 @@ function Job:delete()
   return call(self._client, "DELETE", "/batches/" .. job_id(self), function() return true end)
 end
 
+--- client:batch_job(name) -> job | nil, err: a job made earlier (by this
+-- program or another), from its name ("batches/abc" or "abc"), as the
+-- service has it now. Its results are taken in the order of the keys it
+-- was made with (this library's: the positions in the submitted list).
+function M:batch_job(name)
+  no_vertex(self, 2)
+  if getmetatable(name) == Job then name = name.name end
+  if type(name) ~= "string" or name == "" then options.fail(2, "a batch job's name is a string like \"batches/abc\"") end
+  local id = name:gsub("^batches/", "")
+  if id == "" or id:find("[^%w%-_.]") or id == "." or id == ".." then
+    options.fail(2, "not a batch job's name: %q", name)
+  end
+  return new_job(self, { name = "batches/" .. id }):start_refresh():wait()
+end
+
 --- client:batches{ page_size, page_token } -> array of jobs (with
 -- .next_page_token), next_page_token | nil, err.
 function M:batches(opts)
@@ -391,6 +411,7 @@ function Job:results(opts)
     req._spec.jsonl = true
     req._spec.blob_dir = dir
     req._spec.max_bytes = 0 -- (any size: it is taken line by line, each image as it arrives)
+    req._spec.queue_bytes = M.RESULTS_QUEUE_BYTES
     req:_attempt()
   else
     local list = type(out.inlinedResponses) == "table" and out.inlinedResponses.inlinedResponses

@@ -48,7 +48,10 @@ local function file_id(name, level)
   if M.is_file(name) then name = name.name end
   if type(name) ~= "string" or name == "" then options.fail(level + 1, "a file name is a string like \"files/abc\"") end
   local id = name:gsub("^files/", "")
-  if id == "" or id:find("[/?#%s]") then options.fail(level + 1, "not a file name: %q", name) end
+  -- (an id is letters, digits, "-", "_" or "."; nothing that could leave the path segment)
+  if id == "" or id:find("[^%w%-_.]") or id == "." or id == ".." then
+    options.fail(level + 1, "not a file name: %q", name)
+  end
   return id
 end
 

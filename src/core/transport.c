@@ -142,6 +142,7 @@ struct nb_event {
     char *skeleton;
     size_t len;
     nb_blobs blobs;
+    uint64_t mem;  /* the memory it holds: skeleton + blobs in memory */
     nb_event *next;
 };
 
@@ -157,7 +158,7 @@ typedef struct nb_upseg {
     uint64_t wire;     /* bytes on the wire for this segment */
 } nb_upseg;
 
-enum { OP_NONE = 0, OP_ADD, OP_CANCEL, OP_REMOVE };
+enum { OP_NONE = 0, OP_ADD, OP_CANCEL, OP_REMOVE, OP_RESUME };
 
 typedef enum nb_body_mode {
     BODY_UNDECIDED = 0, /* no body byte yet */
@@ -214,6 +215,9 @@ struct nb_xfer {
     nb_stream_mode sse;
     nb_sse *sse_parser;
     nb_event *ev_head, *ev_tail; /* finished events not yet taken (e->mu) */
+    uint64_t ev_mem;     /* their memory (e->mu to change; read atomically) */
+    uint64_t ev_cap;     /* over this, receiving pauses until half is taken */
+    int paused;          /* receiving paused (written by the worker, e->mu held) */
 
     /* outcome */
     int done;
@@ -1121,6 +1125,12 @@ static void *worker_main(void *arg)
                     }
                 } else if (op == OP_CANCEL) {
                     finish(x, NB_KIND_CANCELLED, "cancelled");
+                } else if (op == OP_RESUME && !x->done) {
+                    lock(e);
+                    x->paused = 0; /* before: the resume may pause it again */
+                    unlock(e);
+                    x->t_active = nb_now();
+                    curl_easy_pause(x->easy, CURLPAUSE_CONT);
                 }
                 pthread_mutex_lock(&e->mu);
             }
@@ -1308,11 +1318,18 @@ static int sse_event_end(void *ud)
     ev->len = len;
     ev->blobs = x->blobs; /* the event's blobs move with it */
     memset(&x->blobs, 0, sizeof x->blobs);
+    ev->mem = len;
+    {
+        unsigned i;
+        for (i = 0; i < ev->blobs.n; i++)
+            if (ev->blobs.v[i].mem) ev->mem += ev->blobs.v[i].bytes;
+    }
     nb_scan_reset(x->scan);
     if (e) lock(e);
     if (x->ev_tail) x->ev_tail->next = ev;
     else x->ev_head = ev;
     x->ev_tail = ev;
+    __atomic_store_n(&x->ev_mem, x->ev_mem + ev->mem, __ATOMIC_RELAXED);
     if (e) {
         e->event_seq++;
         pthread_cond_broadcast(&e->cv);
@@ -1377,6 +1394,19 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     nb_xfer *x = ud;
     const size_t total = size * n; /* what libcurl must hear back */
     size_t len = total;
+    /* a stream whose events are not being taken: receiving pauses (the
+     * bytes of this call stay libcurl's, given again on resume) while the
+     * events waiting hold more than ev_cap; nb_xfer_next_event resumes it
+     * once half of that is taken. So a consumer slower than the network
+     * holds ev_cap plus one event, not the whole body. */
+    if (x->ev_cap && __atomic_load_n(&x->ev_mem, __ATOMIC_RELAXED) > x->ev_cap && x->engine) {
+        int pause;
+        lock(x->engine);
+        pause = x->ev_mem > x->ev_cap;
+        if (pause) x->paused = 1;
+        unlock(x->engine);
+        if (pause) return CURL_WRITEFUNC_PAUSE;
+    }
     if (x->mode == BODY_UNDECIDED) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
         if (x->status >= 200 && x->status < 300) {
@@ -1503,7 +1533,7 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     x->w_ulnow = ulnow;
     x->w_dltotal = dltotal;
     x->w_ultotal = ultotal;
-    if (moved || !expecting) x->t_active = now;
+    if (moved || !expecting || x->paused) x->t_active = now; /* paused: by us, not silent */
     else if (x->stall_ms > 0 && (now - x->t_active) * 1000.0 >= (double)x->stall_ms) stalled = 1;
     /* libcurl calls this often while nothing moves: take the lock (which
      * the caller's poll only tries) only when there is news */
@@ -1829,6 +1859,8 @@ nb_xfer *nb_xfer_start(nb_engine *e, const nb_xfer_opts *o, nb_kind *kind, char 
     }
     x->timeout_ms = o->timeout_ms;
     x->stall_ms = o->stall_ms;
+    x->ev_cap = !(o->stream || o->jsonl) ? 0
+                : o->event_queue_bytes ? o->event_queue_bytes : NB_EVENT_QUEUE_DEFAULT;
     x->notify_progress = o->notify_progress;
     x->max_body = o->max_response_bytes;
 
@@ -2025,6 +2057,13 @@ nb_event *nb_xfer_next_event(nb_xfer *x, int wait)
         x->ev_head = ev->next;
         if (!x->ev_head) x->ev_tail = NULL;
         ev->next = NULL;
+        __atomic_store_n(&x->ev_mem, x->ev_mem - ev->mem, __ATOMIC_RELAXED);
+        /* enough taken: the worker resumes receiving */
+        if (e && x->paused && x->ev_mem <= x->ev_cap / 2 && x->op == OP_NONE && !x->done &&
+            x->attached) {
+            op_push(e, x, OP_RESUME);
+            wake(e);
+        }
     }
     unlock(e);
     return ev;

@@ -81,6 +81,9 @@ typedef struct nb_seg {
     uint64_t offset;  /* FILE_RANGE: first byte */
 } nb_seg;
 
+/* The memory stream events may hold before receiving pauses (64 MiB). */
+#define NB_EVENT_QUEUE_DEFAULT ((uint64_t)64 << 20)
+
 typedef struct nb_xfer_opts {
     const char *url;
     const char *method;         /* NULL: POST with segments, GET without;
@@ -108,6 +111,12 @@ typedef struct nb_xfer_opts {
                               * SSE event does (stream is then ignored) */
     int stream;              /* 1: the answer is a stream (SSE; or plain JSON,
                               * which some gateways send): see nb_event */
+    uint64_t event_queue_bytes; /* stream/jsonl: receiving pauses while the
+                              * events not yet taken hold more than this
+                              * (their skeletons and in-memory blobs), and
+                              * resumes when half is taken; 0: the default,
+                              * NB_EVENT_QUEUE_DEFAULT. Paused time is not a
+                              * stall; it counts towards timeout_ms. */
     const char *accept_encoding; /* NULL: "gzip"; "": none */
     const char *proxy, *ca_file, *ca_path; /* NULL: libcurl defaults */
     int insecure;            /* 1: skip TLS verification (tests only) */
