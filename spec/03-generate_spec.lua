@@ -5,13 +5,7 @@ local fake = require "helpers.fake"
 
 describe("generate", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0, model = "gemini-2.5-flash-image" }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, { model = "gemini-2.5-flash-image" }, function(s, c) server, client = s, c end)
 
   it("makes a PNG from a prompt on gemini-2.5-flash-image with the documented size", function()
     local res, err = client:generate("A cute baby sea otter", { imageConfig = { aspectRatio = "4:3" } })

@@ -12,13 +12,7 @@ end
 
 describe("errors", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, {}, function(s, c) server, client = s, c end)
 
   it("api: 429 with RetryInfo gives code, message, details and retry_after", function()
     local err = gen(client, "otter [[fault:429:7]]")

@@ -6,13 +6,7 @@ local fake = require "helpers.fake"
 
 describe("async", function()
   local server, client
-
-  setup(function()
-    server = fake.start { "--latency-ms", "300" }
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite({ "--latency-ms", "300" }, {}, function(s, c) server, client = s, c end)
 
   it("start returns at once; poll never blocks; on_done fires once, inside poll", function()
     local calls, inside = 0, false

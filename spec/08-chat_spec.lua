@@ -9,13 +9,7 @@ local PRO = "gemini-3-pro-image-preview"
 
 describe("chat", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0, model = "gemini-2.5-flash-image" }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, { model = "gemini-2.5-flash-image" }, function(s, c) server, client = s, c end)
 
   -- the model turn as the server logged it must equal the history's, part
   -- by part (text, thought flag, signature, image bytes by SHA-256)

@@ -10,13 +10,7 @@ local THOUGHTS = { thinkingConfig = { includeThoughts = true } }
 
 describe("stream", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, {}, function(s, c) server, client = s, c end)
 
   local function served_shas()
     local out = {}

@@ -5,7 +5,6 @@
 -- local failures have kinds of their own and are not retried. Counts of
 -- threads and fds are read in child processes (/proc/self/task, /proc/self/fd),
 -- where no other spec's client is alive. Bounds are generous (valgrind).
-local nb = require "nanobanana"
 local core = require "nanobanana.core"
 local fake = require "helpers.fake"
 
@@ -49,15 +48,8 @@ end
 
 describe("lifecycle", function()
   local server
-  setup(function() server = fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
-
-  local function client(extra)
-    local o = { base_url = server.url, api_key = "test-key", retries = 0 }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return nb.new(o)
-  end
+  fake.suite(nil, nil, function(s) server = s end)
+  local function client(extra) return fake.client(server, extra) end
 
   it("close(), __gc and __close return at once with 8 x 4K in flight", function()
     local worst, gc_took = 0, nil

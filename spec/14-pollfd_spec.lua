@@ -4,7 +4,6 @@
 -- client:timeout() covers what the fd cannot show (retry timers, callbacks
 -- already due). LuaSocket's select (getfd/dirty) and cqueues.poll take a
 -- client as it is. Timing bounds are generous (valgrind runs these too).
-local nb = require "nanobanana"
 local core = require "nanobanana.core"
 local fake = require "helpers.fake"
 local socket = require "socket"
@@ -32,15 +31,8 @@ end
 
 describe("pollfd", function()
   local server
-  setup(function() server = fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
-
-  local function client(extra)
-    local o = { base_url = server.url, api_key = "test-key", retries = 0 }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return nb.new(o)
-  end
+  fake.suite(nil, nil, function(s) server = s end)
+  local function client(extra) return fake.client(server, extra) end
 
   it("is an integer fd, close-on-exec and non-blocking; events() is \"r\"; -1 once closed", function()
     local c = client()

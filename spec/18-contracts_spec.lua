@@ -29,13 +29,7 @@ end
 
 describe("contracts", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, {}, function(s, c) server, client = s, c end)
 
   describe("chat history", function()
     it("the decoded table of to_json() continues the conversation exactly like the JSON text", function()

@@ -22,13 +22,7 @@ end
 
 describe("models", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, {}, function(s, c) server, client = s, c end)
 
   it("nb.models: the seed's three ids and the two GA ids, with capabilities and retirements", function()
     local ids = {}

@@ -16,10 +16,7 @@ local PATH = "/v1/projects/proj-1/locations/%s/publishers/google/models/%s:%s"
 
 describe("vertex", function()
   local server
-
-  setup(function() server = fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, nil, function(s) server = s end)
 
   it("endpoints: global and regional defaults, the project path, Bearer token; base_url overrides", function()
     local g = nb.new { vertex = { project = "proj-1" }, access_token = "ya29.test-token" }

@@ -7,13 +7,7 @@ local fake = require "helpers.fake"
 
 describe("count_tokens", function()
   local server, client
-
-  setup(function()
-    server = fake.start()
-    client = nb.new { base_url = server.url, api_key = "test-key", retries = 0 }
-  end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fake.suite(nil, {}, function(s, c) server, client = s, c end)
 
   it("a prompt alone is sent as {contents}; the answer is the wire's", function()
     local r = assert(client:count_tokens("a cute baby sea otter", { model = "gemini-3-pro-image" }))

@@ -61,6 +61,33 @@ function Server:reset() self:post("/_nb/reset", "{}") end
 --- queue faults: server:faults{ {name="429", arg="0.2"}, ... }
 function Server:faults(list) self:post("/_nb/faults", json.encode({ faults = list })) end
 
+--- A client of nanobanana on server: base_url, api_key "test-key",
+-- retries 0, then the options in extra.
+function M.client(server, extra)
+  local o = { base_url = server.url, api_key = "test-key", retries = 0 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return require("nanobanana").new(o)
+end
+
+--- Inside a describe block: the fake server for its tests, started in
+-- setup (args as for M.start), reset before each test and stopped after
+-- them all; with client_opts, also a client of nanobanana on it (base_url,
+-- api_key "test-key", retries 0, then client_opts). set(server, client) is
+-- called once both exist, so the spec keeps them in locals of its own:
+--   local server, client
+--   fake.suite({ "--latency-ms", "300" }, {}, function(s, c) server, client = s, c end)
+function M.suite(args, client_opts, set)
+  local busted = require "busted" -- (a spec's own environment has these as globals; a module has not)
+  local setup, teardown, before_each = busted.setup, busted.teardown, busted.before_each
+  local server
+  setup(function()
+    server = M.start(args)
+    set(server, client_opts and M.client(server, client_opts))
+  end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+end
+
 M.sh = sh
 M.sleep = sleep
 
