@@ -880,12 +880,10 @@ static void finish(nb_xfer *x, nb_kind kind, const char *msg)
 
 static void xfer_release(nb_xfer *x);
 
-/* Worker only: x was orphaned (freed by its owner while attached) and is
- * detached now: the engine forgets it and it is freed here. */
-static void xfer_drop(nb_engine *e, nb_xfer *x)
+/* (e->mu held) The engine forgets x: no longer running, in no queue or
+ * list. 1 when that let go of the engine's last reference. */
+static int forget(nb_engine *e, nb_xfer *x)
 {
-    int last;
-    lock(e);
     if (!x->done) {
         x->done = 1;
         e->running--;
@@ -894,7 +892,16 @@ static void xfer_drop(nb_engine *e, nb_xfer *x)
     done_unlink(e, x);
     all_unlink(e, x);
     x->engine = NULL;
-    last = engine_unref(e);
+    return engine_unref(e);
+}
+
+/* Worker only: x was orphaned (freed by its owner while attached) and is
+ * detached now: the engine forgets it and it is freed here. */
+static void xfer_drop(nb_engine *e, nb_xfer *x)
+{
+    int last;
+    lock(e);
+    last = forget(e, x);
     unlock(e);
     xfer_release(x); /* deletes its temp files */
     if (last) engine_destroy(e);
@@ -1753,15 +1760,7 @@ void nb_xfer_free(nb_xfer *x)
             unlock(e);
             return;
         }
-        if (!x->done) { /* never added: the worker never saw it */
-            x->done = 1;
-            e->running--;
-        }
-        op_unlink(e, x);
-        done_unlink(e, x);
-        all_unlink(e, x);
-        x->engine = NULL;
-        last = engine_unref(e);
+        last = forget(e, x); /* (if not done, it was never added: the worker never saw it) */
         unlock(e);
     }
     xfer_release(x);
