@@ -14,10 +14,11 @@ description = {
   summary = "Generate and edit images with Gemini (Nano Banana) from Lua",
   detailed = [[
     A Lua client for the Gemini-native generateContent image models
-    (gemini-2.5-flash-image, gemini-3-pro-image-preview,
-    gemini-3.1-flash-image-preview), against Google or a gateway. Its C core
-    streams and decodes image payloads as they arrive, runs many requests at
-    once on one libcurl multi handle, and never blocks a game loop.
+    (gemini-3.1-flash-image, gemini-3-pro-image, gemini-2.5-flash-image and
+    the preview ids), against Google, Vertex AI or a gateway, with the Files
+    and Batch APIs. Its C core streams and decodes image payloads as they
+    arrive, runs many requests at once on one libcurl multi handle, and never
+    blocks a game loop or an editor: it plugs into luv, cqueues and LuaSocket.
   ]],
   homepage = "https://github.com/nanobanana-lua/nanobanana",
   license = "MIT",
