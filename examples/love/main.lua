@@ -35,6 +35,7 @@ local out_dir
 local selftest -- the scripted run's state, when --selftest OUTDIR was given
 local frame = { n = 0, poll_ms = 0, upload = false }
 local probe -- a 1x1 canvas that each new texture is drawn into once
+local warm_dot -- the warm-up's image, drawn once on the screen (love.draw), then released
 
 local function now() return love.timer.getTime() end
 
@@ -250,9 +251,8 @@ function love.load(args)
   for c = 32, 126 do ascii[#ascii + 1] = string.char(c) end
   love.graphics.print(table.concat(ascii) .. "—ÖÄÜ", 0, 0)
   love.graphics.rectangle("fill", 0, 0, 8, 8)
-  local dot = love.graphics.newImage(love.image.newImageData(2, 2))
-  love.graphics.draw(dot, 0, 0, 0, 4, 4)
-  dot:release()
+  warm_dot = love.graphics.newImage(love.image.newImageData(2, 2))
+  love.graphics.draw(warm_dot, 0, 0, 0, 4, 4)
   love.graphics.setCanvas()
   canvas:release()
   probe = love.graphics.newCanvas(1, 1)
@@ -284,6 +284,22 @@ local TILE, PAD = 150, 8
 
 function love.draw()
   local g = love.graphics
+  if warm_dot then
+    -- the rest of the warm-up, on the screen itself: a software renderer
+    -- (Mesa's llvmpipe) compiles its shaders per render target on first use
+    -- (tens of ms with a cold shader cache), so a tile's colours, bars, text
+    -- and a scaled image are drawn once here, then cleared away
+    g.setColor(0.2, 0.21, 0.25)
+    g.rectangle("fill", 0, 0, 8, 8)
+    g.setColor(0.95, 0.8, 0.2)
+    g.rectangle("fill", 0, 0, 4, 4)
+    g.setColor(1, 1, 1)
+    g.draw(warm_dot, 0, 0, 0, 0.5, 0.5)
+    g.draw(warm_dot, 0, 0, 0, 3, 3)
+    g.print("#1 4K memory downloading 1024x1024", 0, 0)
+    warm_dot:release()
+    warm_dot = nil
+  end
   g.clear(0.12, 0.13, 0.16)
   g.setColor(1, 1, 1)
   g.print("nanobanana in LÖVE — prompt: " .. input .. "_", PAD, PAD)
