@@ -364,7 +364,8 @@ end
 
 --- for i, res, err in job:results{ output_dir = dir } do ... end — every
 -- item in input order (i: its position in the submitted list), res/err as
--- generate gives them. With output_dir, each item's first final image is
+-- generate gives them. `timeout` bounds the whole download (default: none;
+-- the download pauses while the loop is slow). With output_dir, each item's first final image is
 -- written to dir/<i>.<ext> (res.images[1].path). Raises unless the job
 -- has succeeded.
 function Job:results(opts)
@@ -386,8 +387,12 @@ function Job:results(opts)
     arrived = arrived + 1
     return (keys and keys[tostring(key)]) or (not keys and tonumber(key)) or arrived
   end
-  -- (not retried by default: the lines already given would come again)
-  local req = service.new(c, { timeout = opts.timeout, retries = opts.retries or 0 }, 2, nil, "batch results")
+  -- (not retried by default: the lines already given would come again; no
+  -- whole-download timeout by default: the download pauses while the loop
+  -- is busy, for as long as the loop likes -- stall_timeout still catches a
+  -- connection that goes silent while it is not paused)
+  local req = service.new(c, { timeout = opts.timeout or math.huge, retries = opts.retries or 0 }, 2, nil,
+    "batch results")
   local secrets = c:_secrets()
   if type(out.responsesFile) == "string" then
     local id = out.responsesFile:gsub("^files/", "")

@@ -102,6 +102,7 @@ function M.new(c, opts, level, step, what)
   level = (level or 1) + 1
   options.check(opts, M.OPTS, "call options", level)
   local req = c:_new_request(opts or {}, level)
+  M.timeouts(req, opts or {})
   req.model = what or "service"
   req._step = step
   req._on_xfer_done = on_xfer_done
