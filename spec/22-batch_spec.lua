@@ -95,7 +95,9 @@ describe("batch", function()
     batch.RESULTS_QUEUE_BYTES = 3 * 1024 * 1024
     -- a client whose stall_timeout and timeout are far shorter than the loop's pause
     -- (results have no whole-download timeout of their own unless given one)
-    local slow = nb.new { base_url = server.url, api_key = "test-key", retries = 0, stall_timeout = 0.4, timeout = 0.8 }
+    local k = os.getenv("NB_SLOW") and 3 or 1 -- (sanitizer and valgrind runs: everything 3 x longer)
+    local slow = nb.new { base_url = server.url, api_key = "test-key", retries = 0, stall_timeout = 0.4 * k,
+                          timeout = 0.8 * k }
     local sjob = assert(slow:batch_job(job.name))
     collectgarbage(); collectgarbage()
     local _, base = core.blob_stats() -- (blobs are counted process-wide: earlier specs' too)
@@ -107,7 +109,7 @@ describe("batch", function()
         assert.are.equal(n, i)
         sizes[#sizes + 1] = res.images[1].size
         if n == 1 then
-          fake.sleep(1.2) -- the loop is slow: the worker goes on meanwhile, up to the cap
+          fake.sleep(1.2 * k) -- the loop is slow: the worker goes on meanwhile, up to the cap
           collectgarbage(); collectgarbage()
           local _, bytes = core.blob_stats()
           held = bytes - base
@@ -124,8 +126,8 @@ describe("batch", function()
     -- a timeout given to results() bounds the whole download, pauses included
     batch.RESULTS_QUEUE_BYTES = 3 * 1024 * 1024
     local kinds = {}
-    for _, res, rerr in sjob:results { timeout = 0.5 } do
-      if #kinds == 0 then fake.sleep(1.2) end
+    for _, res, rerr in sjob:results { timeout = 0.5 * k } do
+      if #kinds == 0 then fake.sleep(1.2 * k) end
       kinds[#kinds + 1] = res and "ok" or rerr.kind
     end
     batch.RESULTS_QUEUE_BYTES = saved
