@@ -23,9 +23,9 @@ M.INLINE_MAX_ITEMS = 100
 M.INLINE_MAX_BYTES = 20 * 1024 * 1024
 -- the memory a results file's items may hold while they wait to be taken
 -- by the job:results() loop: over it, the download pauses until half is
--- taken (a slow loop holds this much, not the whole file); internal (the
--- specs shrink it)
-M.RESULTS_QUEUE_BYTES = 64 * 1024 * 1024
+-- taken (a slow loop holds this much, not the whole file). nil: the core's
+-- NB_EVENT_QUEUE_DEFAULT (64 MiB); internal (the specs shrink it)
+M.RESULTS_QUEUE_BYTES = nil
 
 M.TERMINAL = { BATCH_STATE_SUCCEEDED = true, BATCH_STATE_FAILED = true, BATCH_STATE_CANCELLED = true,
                BATCH_STATE_EXPIRED = true }
@@ -163,7 +163,6 @@ function M._start_batch(self, items, opts, level)
       if not d then return nil, err end
       return new_job(self, d, keys)
     end, "batch")
-  service.timeouts(req, opts)
   local name = model:match("^models/") and model or ("models/" .. model)
   local url = service.api(self) .. "/" .. name .. ":batchGenerateContent"
   if input == "inline" then
@@ -293,11 +292,7 @@ end
 function M:batch_job(name)
   no_vertex(self, 2)
   if getmetatable(name) == Job then name = name.name end
-  if type(name) ~= "string" or name == "" then options.fail(2, "a batch job's name is a string like \"batches/abc\"") end
-  local id = name:gsub("^batches/", "")
-  if id == "" or id:find("[^%w%-_.]") or id == "." or id == ".." then
-    options.fail(2, "not a batch job's name: %q", name)
-  end
+  local id = service.resource_id(name, "batches/", "batch job's name", 2)
   return new_job(self, { name = "batches/" .. id }):start_refresh():wait()
 end
 

@@ -46,13 +46,7 @@ end
 -- "files/abc" | "abc" -> "abc" (checked)
 local function file_id(name, level)
   if M.is_file(name) then name = name.name end
-  if type(name) ~= "string" or name == "" then options.fail(level + 1, "a file name is a string like \"files/abc\"") end
-  local id = name:gsub("^files/", "")
-  -- (an id is letters, digits, "-", "_" or "."; nothing that could leave the path segment)
-  if id == "" or id:find("[^%w%-_.]") or id == "." or id == ".." then
-    options.fail(level + 1, "not a file name: %q", name)
-  end
-  return id
+  return service.resource_id(name, "files/", "file name", level + 1)
 end
 
 --- The upload URL the server gave, on this client's base URL: scheme, host
@@ -175,7 +169,6 @@ function M._start_upload(c, src, opts, level)
     end
     return service.send(rq, chunk_spec())
   end, "upload")
-  service.timeouts(req, opts)
   req.progress.upload_total = size or 0
   -- progress counts the whole file: the bytes of finished chunks plus this one's
   function req:_adjust_progress()

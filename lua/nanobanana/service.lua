@@ -102,7 +102,9 @@ function M.new(c, opts, level, step, what)
   level = (level or 1) + 1
   options.check(opts, M.OPTS, "call options", level)
   local req = c:_new_request(opts or {}, level)
-  M.timeouts(req, opts or {})
+  if opts then -- the per-call transfer options
+    req._timeout, req._connect_timeout, req._stall = opts.timeout, opts.connect_timeout, opts.stall_timeout
+  end
   req.model = what or "service"
   req._step = step
   req._on_xfer_done = on_xfer_done
@@ -136,9 +138,15 @@ function M.send(req, method, url, headers, body)
   return M.AGAIN
 end
 
---- Sets the per-call transfer options of req from opts.
-function M.timeouts(req, opts)
-  req._timeout, req._connect_timeout, req._stall = opts.timeout, opts.connect_timeout, opts.stall_timeout
+--- The id in a resource name given by the caller ("files/abc" or "abc",
+-- prefix "files/"): letters, digits, "-", "_" or "." only, so that it can
+-- never leave its path segment; raises (naming what) otherwise.
+function M.resource_id(name, prefix, what, level)
+  level = level + 1
+  if type(name) ~= "string" or name == "" then options.fail(level, "a %s is a string like \"%sabc\"", what, prefix) end
+  local id = name:sub(1, #prefix) == prefix and name:sub(#prefix + 1) or name
+  if id == "" or id:find("[^%w%-_.]") or id == "." or id == ".." then options.fail(level, "not a %s: %q", what, name) end
+  return id
 end
 
 -- cjson gives floats for every number; integral ones become integers
@@ -235,7 +243,6 @@ function M.start_count_tokens(c, prompt, opts, level)
     return d
   end)
   req.model = model
-  M.timeouts(req, opts)
   if not body then
     finish(req, nil, nimg)
     return req
