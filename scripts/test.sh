@@ -23,6 +23,11 @@ AT_EXIT=()
 at_exit() { AT_EXIT+=("$1"); }
 trap 'for c in "${AT_EXIT[@]}"; do eval "$c"; done' EXIT
 
+# holds_its_type FILE: FILE's bytes are what its extension says (.png: PNG, .jpg: JPEG)
+holds_its_type() {
+  case "$1:$(head -c 3 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" in *.png:89504e | *.jpg:ffd8ff) return 0 ;; esac
+  return 1
+}
 build() { # dir compiler extra-cmake-args...
   local dir=$1 cc=$2; shift 2
   CC=$cc cmake -S . -B "$dir" -DNB_WERROR=ON -DNB_TESTS=ON "$@" >"$LOGS/cmake-$(basename "$dir").log" 2>&1 &&

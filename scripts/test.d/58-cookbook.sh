@@ -13,8 +13,8 @@ recipe() { # name expected-files -- command...
   if (cd "$dir" && env -u GOOGLE_API_KEY LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/?.so;;" \
         GEMINI_API_KEY=test-key GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:$CB_PORT" timeout 120 "$@") \
       >"$LOGS/cookbook-$name.log" 2>&1; then
-    for f in $files; do # each file holds what its extension says (the default model makes JPEG)
-      case "$f:$(head -c 3 "$dir/$f" 2>/dev/null | od -An -tx1 | tr -d ' \n')" in *.png:89504e|*.jpg:ffd8ff) ;; *) missing="$missing $f" ;; esac
+    for f in $files; do # (the default model makes JPEG)
+      holds_its_type "$dir/$f" || missing="$missing $f"
     done
     if [ -z "$missing" ]; then count 1 0 "cookbook: $name"; return; fi
     echo "cookbook $name: not the type the name says (or missing):$missing"
