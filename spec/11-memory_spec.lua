@@ -11,7 +11,7 @@ local fake = require "helpers.fake"
 -- frames, so a dead temporary of a function that has returned can keep an
 -- object alive; a call that sets 100 slots to nil above the caller's clears
 -- those before collecting
-local scrub = assert(load("local " .. ("x, "):rep(99) .. "x = nil"))
+local scrub = assert((loadstring or load)("local " .. ("x, "):rep(99) .. "x = nil"))
 local function collect()
   scrub()
   collectgarbage("collect")
