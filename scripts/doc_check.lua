@@ -2,8 +2,9 @@
 --   lua5.4 scripts/doc_check.lua        (from the checkout, after a build)
 -- Public functions: every function reachable from the public surface
 -- (`require "nanobanana"`, the objects it hands out -- client, request,
--- chat, image, error -- and the public modules listed below), through
--- string keys not starting with "_" and through metatables' __index. Each
+-- chat, image, error, batch job, uploaded file -- and the public modules
+-- listed below), through string keys not starting with "_" and through
+-- metatables' __index (client methods loaded on first use included). Each
 -- one defined in lua/nanobanana/ must have an LDoc comment (a block whose
 -- first line starts with "---") ending on the line right above it.
 -- Options: every name in options.lua's CLIENT and CALL tables must be named
@@ -83,7 +84,14 @@ local nb = require "nanobanana"
 walk(nb, "nb", ".")
 -- a loopback port nothing listens on: the request is cancelled at once
 local client = nb.new { api_key = "doc-check-key", base_url = "http://127.0.0.1:9", retries = 0 }
+-- the methods loaded on first use (client.LAZY) are looked up, so they are walked too
+for _, names in pairs(require("nanobanana.client").LAZY) do
+  for _, name in ipairs(names) do assert(client[name], name) end
+end
 walk(client, "client", ":")
+-- the objects those methods hand out: batch jobs and uploaded files
+walk(require("nanobanana.batch").Job, "job", ":")
+walk(require("nanobanana.files").File, "file", ":")
 local req = client:start("doc check")
 walk(req, "req", ":")
 req:cancel()

@@ -32,9 +32,31 @@ M.ENGINE_IDLE = 3
 local Client = { __name = "nanobanana.Client" }
 Client.__index = Client
 M.Client = Client
-for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many", "nanobanana.files", "nanobanana.batch" } do
+for _, mixin in ipairs { "nanobanana.engine", "nanobanana.many" } do
   for k, f in pairs(require(mixin)) do Client[k] = f end
 end
+
+-- Methods whose modules load on their first use: a script that never
+-- uploads or batches does not compile the Files and Batch code (nor the
+-- service layer they share), a third of the Lua that `require "nanobanana"`
+-- would load. The first lookup of a name copies the module's methods onto
+-- Client; later lookups find them there. (spec/26 checks that every method
+-- of these modules is listed here.)
+M.LAZY = {
+  ["nanobanana.files"] = { "start_upload", "upload", "file", "files", "delete_file" },
+  ["nanobanana.batch"] = { "batch", "start_batch", "batch_job", "batches" },
+}
+local lazy_module = {}
+for mod, names in pairs(M.LAZY) do
+  for _, name in ipairs(names) do lazy_module[name] = mod end
+end
+setmetatable(Client, { __index = function(_, name)
+  local mod = lazy_module[name]
+  if not mod then return nil end
+  local m = require(mod)
+  for _, k in ipairs(M.LAZY[mod]) do rawset(Client, k, m[k]) end
+  return rawget(Client, name)
+end })
 
 -- secrets live here, not on the client table, so no dump of a client shows them
 local private = setmetatable({}, { __mode = "k" })
