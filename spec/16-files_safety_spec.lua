@@ -1,7 +1,8 @@
 -- Nothing destroyed, nothing hung: output= and img:save() write only
 -- regular files (a symlink's target, the link kept), refuse device nodes,
 -- FIFOs, sockets and directories with kind io before anything is sent;
--- reference images that are not regular files give io at once; files get
+-- reference images, uploads and batch inputs that are not regular files
+-- give io at once; files get
 -- 0666 & ~umask; every descriptor the library holds is close-on-exec.
 -- Every node is made in a temp dir of the test's own (mknod, mkfifo).
 local nb = require "nanobanana"
@@ -183,6 +184,44 @@ describe("files safety", function()
     end
     assert.matches("swap\tgenerate\tnil\tio\tcannot read [^\n]*swap.png: not a regular file\n", out)
     assert.matches("swap\tbytes\tnil\tio\n", out)
+    assert.matches("done\n$", out)
+    assert.are.equal(before, #cap:requests()) -- nothing was sent
+  end)
+
+  it("uploads and batch file input of FIFOs, devices, sockets or directories give io at once, never a hang", function()
+    local d = make_nodes("uploads")
+    local before = #cap:requests()
+    local rc, out = child([[
+      local nb = require "nanobanana"
+      local d, url = os.getenv("D"), os.getenv("URL")
+      local c = nb.new { api_key = "KEY-files-0123456789", base_url = url, retries = 0 }
+      for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+        local f, err = c:upload(d .. "/" .. name, { mimeType = "image/png" })
+        print(name, "upload", f, err and err.kind, err and err.message)
+        local f2, err2 = c:upload(d .. "/" .. name) -- no mimeType: still io, not a MIME complaint
+        print(name, "upload-sniff", f2, err2 and err2.kind)
+        local r = c:start_upload(d .. "/" .. name, { mimeType = "image/png" })
+        local f3, err3 = r:wait(5)
+        print(name, "start_upload", f3, err3 and err3.kind)
+      end
+      -- a reference checked by nb.image, then swapped for a FIFO before a batch
+      -- whose input is a JSONL file: writing that file must not block either
+      local f = assert(io.open(d .. "/swap.png", "wb")); f:write(os.getenv("PNGHEX"):gsub("..", function(h) return string.char(tonumber(h, 16)) end)); f:close()
+      local img = assert(nb.image(d .. "/swap.png"))
+      os.remove(d .. "/swap.png")
+      os.execute("mkfifo " .. d .. "/swap.png")
+      local job, err = c:batch({ { "x", { images = { img } } } }, { input = "file" })
+      print("swap", "batch", job, err and err.kind, err and err.message)
+      print("done")
+    ]], nil, { D = d, URL = cap.url, PNGHEX = (PNG:gsub(".", function(c) return string.format("%02x", c:byte()) end)) })
+    assert.are.equal(0, rc, out)
+    for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+      assert.matches("\n?" .. name .. "\tupload\tnil\tio\tcannot read [^\n]*: not a regular file\n", out)
+      assert.matches(name .. "\tupload%-sniff\tnil\tio\n", out)
+      assert.matches(name .. "\tstart_upload\tnil\tio\n", out)
+      assert.are.equal(KINDS[name], ftype(d .. "/" .. name)) -- untouched
+    end
+    assert.matches("swap\tbatch\tnil\tio\tcannot read [^\n]*swap.png: not a regular file\n", out)
     assert.matches("done\n$", out)
     assert.are.equal(before, #cap:requests()) -- nothing was sent
   end)

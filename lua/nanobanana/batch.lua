@@ -81,11 +81,10 @@ local function text_of(segs)
   for i, s in ipairs(segs) do
     if type(s) == "string" then out[i] = s
     elseif s.b64 then out[i] = core.b64encode(s.b64)
-    else
-      local f, err = io.open(s.file, "rb")
-      if not f then return nil, err end
-      out[i] = core.b64encode(f:read("*a"))
-      f:close()
+    else -- a reference file (regular files only: never blocks)
+      local bytes, err = core.read_file(s.file)
+      if not bytes then return nil, err end
+      out[i] = core.b64encode(bytes)
     end
   end
   return table.concat(out)
@@ -97,8 +96,8 @@ local function seg_bytes(segs)
     if type(s) == "string" then n = n + #s
     elseif s.b64 then n = n + math.ceil(#s.b64 / 3) * 4
     else
-      local f = io.open(s.file, "rb")
-      if f then n = n + math.ceil((f:seek("end") or 0) / 3) * 4; f:close() end
+      local mime, _, _, size = core.sniff_file(s.file)
+      if mime ~= false then n = n + math.ceil(size / 3) * 4 end
     end
   end
   return n

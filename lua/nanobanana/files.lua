@@ -4,6 +4,7 @@
 -- the offset the server reports; file metadata, listing, deletion. File
 -- tables go anywhere an image goes (sent as fileData; see nanobanana.wire).
 local core = require "nanobanana.core"
+local errors = require "nanobanana.errors"
 local image = require "nanobanana.image"
 local json = require "nanobanana.json"
 local options = require "nanobanana.options"
@@ -78,12 +79,10 @@ local function source(src, level)
     src = src.path
   end
   if type(src) ~= "string" then options.fail(level, "upload(src): src is a path, an image or {data = bytes}") end
-  local f, ferr = io.open(src, "rb")
-  if not f then return nil, ferr end
-  local size = f:seek("end")
-  f:close()
-  if not size then return nil, src .. ": cannot tell its size" end
-  local mime = core.sniff_file(src)
+  -- a regular file only: a FIFO, device, socket or directory is an io error
+  -- at once (never opened: an open of a FIFO would block)
+  local mime, width_or_err, _, size = core.sniff_file(src)
+  if mime == false then return nil, width_or_err end
   return { path = src }, size, mime or nil
 end
 
@@ -126,7 +125,7 @@ function M._start_upload(c, src, opts, level)
     local d, err = service.decode(req, r)
     if not d then return nil, err end
     if type(d.file) ~= "table" then
-      return nil, require("nanobanana.errors").new("invalid_response",
+      return nil, errors.new("invalid_response",
         { message = "the finalized upload did not return a file", status = r.status }, c:_secrets())
     end
     return M.from_wire(d.file)
@@ -139,7 +138,7 @@ function M._start_upload(c, src, opts, level)
     if phase == "start" then
       local given = service.header(r.headers, "x-goog-upload-url")
       if not given then
-        return nil, require("nanobanana.errors").new("invalid_response",
+        return nil, errors.new("invalid_response",
           { message = "the upload start answer has no x-goog-upload-url", status = r.status }, c:_secrets())
       end
       url = upload_url(c, given)
@@ -150,7 +149,7 @@ function M._start_upload(c, src, opts, level)
     if phase == "query" then
       local got = tonumber(service.header(r.headers, "x-goog-upload-size-received") or "")
       if status ~= "active" or not got or got > size then
-        return nil, require("nanobanana.errors").new("invalid_response",
+        return nil, errors.new("invalid_response",
           { message = "the upload query answer has no usable size received", status = r.status }, c:_secrets())
       end
       offset = got
@@ -158,13 +157,13 @@ function M._start_upload(c, src, opts, level)
       return service.send(rq, chunk_spec())
     end
     if status ~= "active" then
-      local e = require("nanobanana.errors").new("invalid_response",
+      local e = errors.new("invalid_response",
         { message = "an upload chunk's answer has no x-goog-upload-status", status = r.status }, c:_secrets())
       return nil, e
     end
     offset = offset + rq._sending
     if offset >= size then
-      return nil, require("nanobanana.errors").new("invalid_response",
+      return nil, errors.new("invalid_response",
         { message = "the upload was not finalized after its last chunk", status = r.status }, c:_secrets())
     end
     return service.send(rq, chunk_spec())
@@ -187,7 +186,7 @@ function M._start_upload(c, src, opts, level)
     return service.prepare(rq, query_spec()) == true
   end
   if not src_t then
-    service.finish(req, nil, require("nanobanana.errors").new("io", { message = tostring(size) }, c:_secrets()))
+    service.finish(req, nil, errors.new("io", { message = tostring(size) }, c:_secrets()))
     return req
   end
   local meta = { mimeType = mime, sizeBytes = string.format("%d", size), displayName = opts.displayName }
