@@ -110,7 +110,10 @@ function M:batch(items, opts) return M._start_batch(self, items, opts, 2):wait()
 
 --- client:start_batch(items, opts) -> request (non-blocking; its result
 -- is the job; opts may add on_done).
-function M:start_batch(items, opts) return M._start_batch(self, items, opts, 2) end
+function M:start_batch(items, opts)
+  local req = M._start_batch(self, items, opts, 2) -- not a tail call (error levels)
+  return req
+end
 
 function M._start_batch(self, items, opts, level)
   level = (level or 1) + 1

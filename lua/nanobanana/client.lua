@@ -252,7 +252,8 @@ end
 function Client:_new_request(opts, level)
   level = (level or 1) + 1
   if self._closed then options.fail(level, "this client is closed") end
-  return request.new(self, opts, level)
+  local req = request.new(self, opts, level) -- not a tail call (error levels)
+  return req
 end
 
 -- on_finish(req, res, err), internal: runs when the request finishes, before
@@ -356,7 +357,8 @@ end
 
 --- client:start_count_tokens(prompt, opts) -> request (non-blocking count_tokens).
 function Client:start_count_tokens(prompt, opts)
-  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2)
+  local req = require("nanobanana.service").start_count_tokens(self, prompt, opts, 2) -- (error levels)
+  return req
 end
 
 -- Vertex AI, after a 401: the spec's token replaced by a fresh one.

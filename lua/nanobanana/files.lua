@@ -47,7 +47,8 @@ end
 -- "files/abc" | "abc" -> "abc" (checked)
 local function file_id(name, level)
   if M.is_file(name) then name = name.name end
-  return service.resource_id(name, "files/", "file name", level + 1)
+  local id = service.resource_id(name, "files/", "file name", level + 1) -- (error levels)
+  return id
 end
 
 --- The upload URL the server gave, on this client's base URL: scheme, host
@@ -89,7 +90,8 @@ end
 --- client:start_upload(src, opts) -> request (non-blocking upload; its
 -- result is the file table).
 function M:start_upload(src, opts)
-  return M._start_upload(self, src, opts, 2)
+  local req = M._start_upload(self, src, opts, 2) -- not a tail call (error levels)
+  return req
 end
 
 function M._start_upload(c, src, opts, level)

@@ -20,7 +20,10 @@ function nb.version_info()
 end
 
 --- A client; every option is optional (see README "Options").
-function nb.new(opts) return client.new(opts, 2) end
+function nb.new(opts)
+  local c = client.new(opts, 2) -- not a tail call (error levels)
+  return c
+end
 
 local default_client
 --- One call on a default client built from the environment.
@@ -30,7 +33,10 @@ function nb.generate(prompt, opts)
 end
 
 --- An image blob from a path, {path=}, or {data=, mimeType=}.
-function nb.image(spec) return image.new(spec, 2) end
+function nb.image(spec)
+  local img, err = image.new(spec, 2) -- not a tail call (error levels)
+  return img, err
+end
 
 nb.is_error = errors.is_error
 nb.await = client.await
