@@ -427,6 +427,9 @@ class FakeServerTest(unittest.TestCase):
              400, "Please use a valid role: user, model."),
             (FLASH25, {"contents": [{"role": "user", "parts": []}]}, 400,
              "contents[0].parts: contents.parts must not be empty."),
+            (FLASH25, {"contents": [{"role": "user", "parts": [{"text": ""}]}]},
+             400, "Unable to submit request because it has an empty text "
+                  "parameter."),
             (FLASH25, {"contents": [{"parts": [{"inlineData": {
                 "mimeType": "image/bmp", "data": png64}}]}]}, 400,
              "Unsupported MIME type: image/bmp"),

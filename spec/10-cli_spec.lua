@@ -128,7 +128,7 @@ describe("cli", function()
     assert.are.equal(4, distinct) -- four prompts, four different images, none lost
   end)
 
-  it("- reads the prompt from stdin; so does no prompt with stdin a pipe; an empty one is bad usage", function()
+  it("- reads the prompt from stdin; so does no prompt with stdin a pipe; an empty one is bad usage, so is an empty argument", function()
     local rc, out, err = run(dir, { "-q", "-o", "a.png", "-" }, env, "A lighthouse\non a cliff\n\n")
     assert.are.equal(0, rc, err)
     assert.are.equal("a.png image/png 1024x1024\n", out)
@@ -144,6 +144,14 @@ describe("cli", function()
     assert.are.equal(2, rc)
     assert.are.equal("", out)
     assert.are.equal("nanobanana: the prompt read from stdin is empty\n", err)
+    assert.are.equal(0, #server:requests())
+
+    for _, blank in ipairs { "", "  \t" } do -- an empty prompt argument: the same
+      rc, out, err = run(dir, { "-o", "d.png", blank }, env)
+      assert.are.equal(2, rc)
+      assert.are.equal("", out)
+      assert.are.equal("nanobanana: the prompt is empty\n", err)
+    end
     assert.are.equal(0, #server:requests())
   end)
 

@@ -250,6 +250,39 @@ describe("contracts", function()
     end)
   end)
 
+  describe("an empty prompt", function()
+    it("raises before anything is sent (the API refuses an empty text part); nil with images sends them alone", function()
+      local png = client:generate("a reference").images[1]
+      server:reset()
+      local calls = {
+        function() client:generate("") end,
+        function() client:start("", { images = { png } }) end,
+        function() client:count_tokens("") end,
+        function() client:chat {}:send("") end,
+        function() client:batch({ "a", "" }) end,
+        function() client:generate("", { validate = false }) end, -- not a capability check: always
+      }
+      for _, f in ipairs(calls) do
+        assert.has_error(f, "nanobanana: the prompt is empty (the API refuses an empty text part): "
+          .. "give text, or nil to send images alone")
+      end
+      fake.sleep(0.1)
+      assert.are.same({}, server:requests())
+      assert(client:generate(nil, { images = { png } }))
+      local parts = server:last().body.contents[1].parts
+      assert.are.equal(1, #parts)
+      assert.truthy(parts[1].inlineData or parts[1].inline_data)
+    end)
+    it("the fake server answers an empty text part as the API does", function()
+      local res, err = client:generate("x", { validate = false, contents = {
+        { role = "user", parts = { { text = "" } } } } })
+      assert.is_nil(res)
+      assert.are.equal("api", err.kind)
+      assert.are.equal(400, err.status)
+      assert.matches("empty text parameter", err.message)
+    end)
+  end)
+
   describe("generate_many", function()
     it("validates every item before it starts any", function()
       local bad = {

@@ -19,6 +19,12 @@ MSG_UNAUTH = ("Request had invalid authentication credentials. Expected OAuth 2 
               "access token, login cookie or other valid authentication "
               "credential.")
 MSG_OVERLOADED = "The model is overloaded. Please try again later."
+# a part {"text": ""} (reported by users of generativelanguage.googleapis.com,
+# e.g. github.com/glowingjade/obsidian-smart-composer/issues/218)
+MSG_EMPTY_TEXT = ("Unable to submit request because it has an empty text "
+                  "parameter. Add a value to the parameter and try again. "
+                  "Learn more: https://cloud.google.com/vertex-ai/generative-ai"
+                  "/docs/model-reference/gemini")
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 STATUS_NAMES = {

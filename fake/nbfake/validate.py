@@ -4,8 +4,8 @@ thinking, signatures)."""
 
 import re
 
-from .errors import (ApiError, MSG_BAD_IMAGE, MSG_INTERNAL, SKIP_SIGNATURE,
-                     bad_request, unknown_field)
+from .errors import (ApiError, MSG_BAD_IMAGE, MSG_EMPTY_TEXT, MSG_INTERNAL,
+                     SKIP_SIGNATURE, bad_request, unknown_field)
 from .models import INPUT_MIME_TYPES
 from .state import SIGNATURES
 from .util import B64Memo, json_preview, sniff_image, to_camel, to_snake
@@ -259,6 +259,8 @@ def _check_contents(contents):
                     "* GenerateContentRequest.contents[%d].parts[%d].data: "
                     "required oneof field 'data' must have one initialized "
                     "field\n" % (i, j), violation=False)
+            if part.get("text") == "" and "thoughtSignature" not in part:
+                raise bad_request(MSG_EMPTY_TEXT, violation=False)
 
 
 def _check_inline_data(contents, plan, memo):

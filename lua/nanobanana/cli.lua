@@ -369,6 +369,9 @@ function M.main(args)
     err_out:write("nanobanana: give one PROMPT (quote it), or - to read it from stdin\n",
                   "try 'nanobanana --help'\n")
     return 2
+  elseif not prompt:find("%S") then
+    err_out:write("nanobanana: the prompt is empty\n")
+    return 2
   end
   if o.chat and o.count > 1 then
     err_out:write("nanobanana: --chat makes one image at a time (leave out -n)\n")

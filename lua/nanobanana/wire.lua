@@ -51,6 +51,10 @@ function M.user_parts(prompt, images, level)
   local parts = {}
   if prompt ~= nil then
     if type(prompt) ~= "string" then options.fail(level, "the prompt must be a string, got %s", type(prompt)) end
+    if prompt == "" then -- (the API answers 400: "... it has an empty text parameter")
+      options.fail(level, "the prompt is empty (the API refuses an empty text part): give text, "
+        .. "or nil to send images alone")
+    end
     parts[1] = { text = prompt }
   end
   if images ~= nil then
