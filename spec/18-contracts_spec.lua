@@ -283,6 +283,34 @@ describe("contracts", function()
     end)
   end)
 
+  describe("strings that are not UTF-8", function()
+    it("raise before anything is sent, naming the field and the byte; every call that sends JSON", function()
+      local calls = {
+        { "text", 4, function() client:generate("caf\233 au lait") end },
+        { "text", 1, function() client:start("\255") end },
+        { "text", 2, function() client:generate("x", { systemInstruction = { parts = { { text = "a\192\128" } } } }) end },
+        { "text", 1, function() client:count_tokens("\237\160\128") end }, -- a surrogate
+        { "text", 1, function() client:chat {}:send("\244\144\128\128") end }, -- past U+10FFFF
+        { "text", 3, function() client:batch({ "fine", "ok\226\130" }) end }, -- cut short
+        { "displayName", 1, function() client:upload({ data = "x" }, { mimeType = "text/plain", displayName = "\200" }) end },
+      }
+      for _, case in ipairs(calls) do
+        local ok, err = pcall(case[3])
+        assert.is_false(ok)
+        assert.matches("nanobanana: field " .. case[1] .. " is not UTF%-8 %(byte " .. case[2]
+          .. " is 0x%x%x%): JSON text must be UTF%-8; convert it first", err)
+      end
+      fake.sleep(0.1)
+      assert.are.same({}, server:requests())
+    end)
+    it("well-formed UTF-8 goes out byte for byte (2-, 3- and 4-byte sequences, the edges of Table 3-7)", function()
+      local text = "caf\195\169 \230\151\165\230\156\172 \240\159\141\140 \194\128\223\191\224\160\128"
+        .. "\237\159\191\238\128\128\240\144\128\128\244\143\191\191"
+      assert(client:generate(text))
+      assert.are.equal(text, server:last().body.contents[1].parts[1].text)
+    end)
+  end)
+
   describe("generate_many", function()
     it("validates every item before it starts any", function()
       local bad = {

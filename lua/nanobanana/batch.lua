@@ -150,7 +150,7 @@ function M._start_batch(self, items, opts, level)
         options.fail(level, "batch item %d: %s", i, msg)
       end
     end
-    local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
+    local segs = json.encode(body, image.is_image, function(img) return img:_segment() end, level)
     bodies[i] = segs
     total = total + seg_bytes(segs)
   end
@@ -158,7 +158,7 @@ function M._start_batch(self, items, opts, level)
   if input ~= "inline" and input ~= "file" then options.fail(level, "input must be \"inline\" or \"file\"") end
   local display = opts.display_name or ("nanobanana-" .. os.date("!%Y%m%d-%H%M%S"))
   local keys = {}
-  local segs = { '{"batch":{"displayName":' .. json.encode_string(display) .. ',"inputConfig":' }
+  local segs = { '{"batch":{"displayName":' .. json.encode_text(display, level) .. ',"inputConfig":' }
   local req = service.new(self, { on_progress = opts.on_progress, on_done = opts.on_done, timeout = opts.timeout,
                                   retries = opts.retries }, level, function(rq, r)
       local d, err = service.decode(rq, r, true)

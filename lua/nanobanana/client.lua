@@ -311,7 +311,7 @@ function Client:_prepare(prompt, opts, level, on_finish)
     end
     req._output = output
   end
-  local segs = json.encode(body, image.is_image, function(img) return img:_segment() end)
+  local segs = json.encode(body, image.is_image, function(img) return img:_segment() end, level)
   local o = self.options
   local timeout = opts.timeout or o.timeout
   req._spec = {

@@ -197,7 +197,7 @@ function M._start_upload(c, src, opts, level)
     "X-Goog-Upload-Protocol: resumable", "X-Goog-Upload-Command: start",
     "X-Goog-Upload-Header-Content-Length: " .. string.format("%d", size),
     "X-Goog-Upload-Header-Content-Type: " .. mime,
-  }, { json.encode_text { file = meta } })
+  }, { json.encode_text({ file = meta }, level) })
   return req
 end
 

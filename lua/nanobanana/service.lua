@@ -251,7 +251,7 @@ function M.start_count_tokens(c, prompt, opts, level)
   if validate == nil then validate = c.options.validate end
   if validate ~= false then options.check_model(model, body.generationConfig, nimg, level, c._vertex ~= nil) end
   local segs = json.encode(count_body(body, model, c._vertex ~= nil), image.is_image,
-                           function(img) return img:_segment() end)
+                           function(img) return img:_segment() end, level)
   M.send(req, nil, c:url(model, "countTokens"), nil, segs)
   return req
 end
