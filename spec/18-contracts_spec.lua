@@ -283,6 +283,59 @@ describe("contracts", function()
     end)
   end)
 
+  describe("a callback that raises in a blocking call", function()
+    -- the error reaches the caller; the call's own request is cancelled,
+    -- and none of its callbacks fires again in later calls
+    local function settle()
+      fake.sleep(0.3)
+      return client:poll()
+    end
+    it("generate: on_progress", function()
+      local calls = 0
+      local ok, err = pcall(client.generate, client, "otter [[fault:slow_headers:0.3]]", {
+        on_progress = function() calls = calls + 1; error("boom in on_progress") end })
+      assert.is_false(ok)
+      assert.matches("boom in on_progress", err)
+      assert.are.equal(1, calls)
+      assert.are.equal(0, settle()) -- nothing left in flight
+      assert(client:generate("again"))
+      assert.are.equal(1, calls)
+    end)
+    it("stream: on_event", function()
+      local events = 0
+      local ok, err = pcall(client.stream, client, "otter", {}, function() events = events + 1; error("boom in on_event") end)
+      assert.is_false(ok)
+      assert.matches("boom in on_event", err)
+      assert.are.equal(0, settle())
+      assert(client:stream("again", {}, function() end))
+      assert.are.equal(1, events)
+    end)
+    it("generate_many: every request in flight is cancelled, none not started starts", function()
+      server:reset()
+      local calls = 0
+      local items = { { "a [[fault:slow_headers:0.4]]" }, { "b", { on_progress = function() calls = calls + 1; error("boom in b") end } },
+                      { "c [[fault:slow_headers:0.4]]" }, "d", "e" }
+      local ok, err = pcall(client.generate_many, client, items, { concurrency = 3 })
+      assert.is_false(ok)
+      assert.matches("boom in b", err)
+      assert.are.equal(0, settle())
+      for _, r in ipairs(server:requests()) do -- (a, b and c may have been cut before they arrived)
+        local text = r.body.contents[1].parts[1].text
+        assert.is_true(text ~= "d" and text ~= "e", "sent: " .. text)
+      end
+      assert.are.equal(1, calls)
+    end)
+    it("on_done of a non-blocking request raises from poll(); the request is finished, the client goes on", function()
+      local req = client:start("otter", { on_done = function() error("boom in on_done") end })
+      local ok, err = pcall(function() while client:poll() > 0 or req.state == "running" do fake.sleep(0.01) end end)
+      assert.is_false(ok)
+      assert.matches("boom in on_done", err)
+      assert.are.equal("done", req.state)
+      assert.are.equal(0, client:poll())
+      assert(client:generate("again"))
+    end)
+  end)
+
   describe("strings that are not UTF-8", function()
     it("raise before anything is sent, naming the field and the byte; every call that sends JSON", function()
       local calls = {

@@ -137,6 +137,33 @@ describe("batch", function()
     slow:close()
   end)
 
+  -- the generic for's closing value is Lua 5.4's (5.1-5.3 leave the download paused until close())
+  local closing = _VERSION == "Lua 5.4" and it or pending
+  closing("a break out of the results loop ends the download at once (Lua 5.4: the loop's closing value)", function()
+    local items = {}
+    for i = 1, 12 do items[i] = "noise " .. i .. " [[fault:huge:1M]]" end
+    local job = assert(client:batch(items, { input = "file" }))
+    assert(job:wait { interval = 0.03 })
+    local batch = require "nanobanana.batch"
+    local saved = batch.RESULTS_QUEUE_BYTES
+    batch.RESULTS_QUEUE_BYTES = 2 * 1024 * 1024 -- (paused after a few: the download is still on)
+    local got
+    for i, res in job:results() do
+      assert(res)
+      got = i
+      assert.is_true(client:poll() >= 1) -- the results download, still running
+      if i == 2 then break end
+    end
+    batch.RESULTS_QUEUE_BYTES = saved
+    assert.are.equal(2, got)
+    assert.are.equal(0, client:poll()) -- cancelled by the break, not left paused
+    for i, res, err in job:results() do -- the results can be taken again, whole
+      assert(res, tostring(err))
+      got = i
+    end
+    assert.are.equal(12, got)
+  end)
+
   it("client:batch_job(name) finds a job made earlier; names that could leave the path raise", function()
     local job = assert(client:batch({ "a cat", "a dog" }, { display_name = "later" }))
     assert(job:wait { interval = 0.03 })

@@ -106,7 +106,7 @@ end
 --- client:batch(items, opts) -> job | nil, err. items: prompts or
 -- { prompt, opts } as for generate_many; opts: model, display_name,
 -- input = "inline" | "file" (default: "file" above 100 items or 20 MB).
-function M:batch(items, opts) return M._start_batch(self, items, opts, 2):wait() end
+function M:batch(items, opts) return M._start_batch(self, items, opts, 2):_run() end
 
 --- client:start_batch(items, opts) -> request (non-blocking; its result
 -- is the job; opts may add on_done).
@@ -218,7 +218,7 @@ end
 local function call(c, method, path, step, body)
   local req = service.new(c, nil, 3, step, "batch")
   service.send(req, method, service.api(c) .. path, nil, body)
-  return req:wait()
+  return req:_run()
 end
 
 --- job:start_refresh(opts) -> request (non-blocking refresh; its result
@@ -236,7 +236,7 @@ function Job:start_refresh(opts)
 end
 
 --- job:refresh() -> job (updated in place) | nil, err.
-function Job:refresh() return self:start_refresh():wait() end
+function Job:refresh() return self:start_refresh():_run() end
 
 --- job:wait{ interval = 5, max_interval = 60, timeout, on_state } -> job once
 -- its state is terminal, false on timeout, nil, err when asking failed.
@@ -295,7 +295,7 @@ function M:batch_job(name)
   no_vertex(self, 2)
   if getmetatable(name) == Job then name = name.name end
   local id = service.resource_id(name, "batches/", "batch job's name", 2)
-  return new_job(self, { name = "batches/" .. id }):start_refresh():wait()
+  return new_job(self, { name = "batches/" .. id }):start_refresh():_run()
 end
 
 --- client:batches{ page_size, page_token } -> array of jobs (with
@@ -438,7 +438,7 @@ function Job:results(opts)
     req._spec.blob_dir = dir
     req:_attempt()
   end
-  return function()
+  local function iter()
     while true do
       local slot = pending[nextpos]
       if slot then
@@ -461,6 +461,10 @@ function Job:results(opts)
       end
     end
   end
+  -- the loop's closing value (Lua 5.4): a break or an error in the loop
+  -- ends the download at once, instead of leaving it paused until close()
+  local closing = setmetatable({}, { __close = function() if not req._finished then req:_abandon() end end })
+  return iter, nil, nil, closing
 end
 
 return M

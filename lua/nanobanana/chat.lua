@@ -183,7 +183,7 @@ end
 
 --- chat:send(prompt, opts) -> res | nil, err (blocking).
 function Chat:send(prompt, opts)
-  return self:_start(prompt, opts, 2):wait()
+  return self:_start(prompt, opts, 2):_run()
 end
 
 --- Forgets the last exchange (user turn and model turn); returns true, or

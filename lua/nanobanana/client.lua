@@ -334,7 +334,7 @@ function Client:start(prompt, opts)
 end
 
 --- One blocking call: start, then wait.
-function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):wait() end
+function Client:generate(prompt, opts) return self:_start(prompt, opts, 2):_run() end
 
 --- One blocking streamed call: on_event(ev) fires for every part as it
 -- arrives (ev.type "text" | "thought" | "image", ev.text or ev.image,
@@ -346,13 +346,13 @@ function Client:stream(prompt, opts, on_event)
   local o = util.copy(opts)
   o.stream = true
   if on_event then o.on_event = on_event end
-  return self:_start(prompt, o, 2):wait()
+  return self:_start(prompt, o, 2):_run()
 end
 
 --- client:count_tokens(prompt, opts) -> the wire answer ({ totalTokens,
 -- ... }) | nil, err; the same prompt and options as generate (images too).
 function Client:count_tokens(prompt, opts)
-  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2):wait()
+  return require("nanobanana.service").start_count_tokens(self, prompt, opts, 2):_run()
 end
 
 --- client:start_count_tokens(prompt, opts) -> request (non-blocking count_tokens).

@@ -202,7 +202,7 @@ function M._start_upload(c, src, opts, level)
 end
 
 --- client:upload(src, opts) -> file | nil, err (blocking).
-function M:upload(src, opts) return M._start_upload(self, src, opts, 2):wait() end
+function M:upload(src, opts) return M._start_upload(self, src, opts, 2):_run() end
 
 local function decoded_file(rq, r)
   local d, err = service.decode(rq, r)
@@ -216,7 +216,7 @@ function M:file(name, opts)
   local id = file_id(name, 2)
   local req = service.new(self, opts, 2, decoded_file, "file")
   service.send(req, "GET", service.api(self) .. "/files/" .. id)
-  return req:wait()
+  return req:_run()
 end
 
 --- client:files{ page_size, page_token } -> array of files (with
@@ -233,7 +233,7 @@ function M:files(opts)
     return out
   end, "files")
   service.send(req, "GET", service.api(self) .. "/files" .. q)
-  local list, err = req:wait()
+  local list, err = req:_run()
   if not list then return nil, err end
   return list, list.next_page_token
 end
@@ -244,7 +244,7 @@ function M:delete_file(name, opts)
   local id = file_id(name, 2)
   local req = service.new(self, opts, 2, function() return true end, "delete_file")
   service.send(req, "DELETE", service.api(self) .. "/files/" .. id)
-  return req:wait()
+  return req:_run()
 end
 
 return M

@@ -29,7 +29,7 @@ local default_client
 --- One call on a default client built from the environment.
 function nb.generate(prompt, opts)
   default_client = default_client or client.new(nil, 2)
-  return default_client:_start(prompt, opts, 2):wait()
+  return default_client:_start(prompt, opts, 2):_run()
 end
 
 --- An image blob from a path, {path=}, or {data=, mimeType=}.

@@ -29,26 +29,35 @@ function M:generate_many(list, mopts)
     inflight[#inflight + 1] = { i = i, req = self:_launch(reqs[i]) }
     reqs[i] = nil
   end
-  while nexti <= n and #inflight < conc do launch() end
-  while #inflight > 0 do
-    self:poll()
-    local still = {}
-    for _, f in ipairs(inflight) do
-      if f.req._finished then
-        local res, err = f.req:result()
-        out[f.i] = res or err
-      else
-        still[#still + 1] = f
+  local function run()
+    while nexti <= n and #inflight < conc do launch() end
+    while #inflight > 0 do
+      self:poll()
+      local still = {}
+      for _, f in ipairs(inflight) do
+        if f.req._finished then
+          local res, err = f.req:result()
+          out[f.i] = res or err
+        else
+          still[#still + 1] = f
+        end
+      end
+      inflight = still
+      while nexti <= n and #inflight < conc do launch() end
+      if #inflight > 0 and #still == #inflight then
+        local ms = 100
+        local nr = self:_next_retry()
+        if nr then ms = math.min(ms, math.max(1, (nr - core.now()) * 1000)) end
+        self._engine:perform(math.max(1, math.floor(ms)))
       end
     end
-    inflight = still
-    while nexti <= n and #inflight < conc do launch() end
-    if #inflight > 0 and #still == #inflight then
-      local ms = 100
-      local nr = self:_next_retry()
-      if nr then ms = math.min(ms, math.max(1, (nr - core.now()) * 1000)) end
-      self._engine:perform(math.max(1, math.floor(ms)))
-    end
+  end
+  -- a callback that raises ends the whole call: what is in flight is
+  -- cancelled (nobody is left to take it), nothing not yet started starts
+  local ok, err = pcall(run)
+  if not ok then
+    for _, f in ipairs(inflight) do f.req:_abandon() end
+    error(err, 0)
   end
   return out
 end

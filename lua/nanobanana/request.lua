@@ -258,6 +258,25 @@ function Request:wait(timeout)
   end
 end
 
+-- The blocking form of a call that made this request itself (generate,
+-- stream, chat:send, upload, ...): req:wait(). When a callback raises in it
+-- (this request's or another's), nobody is left to take this request's
+-- result: it is cancelled, none of its callbacks fires again, and the error
+-- goes on to the caller.
+function Request:_run()
+  local ok, res, err = pcall(self.wait, self)
+  if ok then return res, err end
+  self:_abandon()
+  error(res, 0)
+end
+
+-- Cancelled with its callbacks dropped (its queued events and on_done too).
+function Request:_abandon()
+  self._on_done, self._on_progress, self._on_event = nil, nil, nil
+  self:cancel()
+  self:_drop_events()
+end
+
 --- Inside a coroutine: yields req until it has finished, then its result.
 -- Outside one: req:wait().
 function M.await(req)
