@@ -152,14 +152,40 @@ describe("files safety", function()
     assert.are.equal("", sh("ls -A " .. q(d) .. " " .. q(d .. "/real") .. " | grep -e '\\.nb-' -e nanobanana; true"))
   end)
 
-  it("reference images that are FIFOs, devices, sockets or directories give io at once, never a hang", function()
-    local d = make_nodes("refs")
-    local before = #cap:requests()
-    local rc, out = child([[
+  -- Runs body in a child against the nodes made in sub (D): c is a client of
+  -- the capture server, NAMES the node names, swapped() an image checked by
+  -- nb.image and then replaced by a FIFO. Asserts the child ended well and
+  -- that nothing was sent; returns the nodes' dir and the child's output.
+  local NODES_PRELUDE = [[
       local nb = require "nanobanana"
       local d, url = os.getenv("D"), os.getenv("URL")
       local c = nb.new { api_key = "KEY-files-0123456789", base_url = url, retries = 0 }
-      for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+      local NAMES = { "fifo", "null", "blk", "sock", "dir" }
+      local function swapped()
+        local f = assert(io.open(d .. "/swap.png", "wb"))
+        f:write((os.getenv("PNGHEX"):gsub("..", function(h) return string.char(tonumber(h, 16)) end)))
+        f:close()
+        local img = assert(nb.image(d .. "/swap.png"))
+        os.remove(d .. "/swap.png")
+        os.execute("mkfifo " .. d .. "/swap.png")
+        return img
+      end
+  ]]
+  local function on_nodes(sub, body)
+    local d = make_nodes(sub)
+    local before = #cap:requests()
+    local rc, out = child(NODES_PRELUDE .. body .. '\nprint("done")\n', nil, { D = d, URL = cap.url,
+      PNGHEX = (PNG:gsub(".", function(c) return string.format("%02x", c:byte()) end)) })
+    assert.are.equal(0, rc, out)
+    assert.matches("done\n$", out)
+    assert.are.equal(before, #cap:requests()) -- nothing was sent
+    return d, out
+  end
+  local NAMES = { "fifo", "null", "blk", "sock", "dir" }
+
+  it("reference images that are FIFOs, devices, sockets or directories give io at once, never a hang", function()
+    local _, out = on_nodes("refs", [[
+      for _, name in ipairs(NAMES) do
         local img, err = nb.image(d .. "/" .. name)
         print(name, "image", img, err and err.kind, err and err.message)
         local res, gerr = c:generate("x", { images = { d .. "/" .. name } })
@@ -167,63 +193,42 @@ describe("files safety", function()
       end
       -- a file checked by nb.image, then swapped for a FIFO before the call: the
       -- engine's own open must not block either
-      local f = assert(io.open(d .. "/swap.png", "wb")); f:write(os.getenv("PNGHEX"):gsub("..", function(h) return string.char(tonumber(h, 16)) end)); f:close()
-      local img = assert(nb.image(d .. "/swap.png"))
-      os.remove(d .. "/swap.png")
-      os.execute("mkfifo " .. d .. "/swap.png")
+      local img = swapped()
       local res, err = c:generate("x", { images = { img } })
       print("swap", "generate", res, err and err.kind, err and err.message)
       local b, berr = img:bytes()
       print("swap", "bytes", b, berr and berr.kind)
-      print("done")
-    ]], nil, { D = d, URL = cap.url, PNGHEX = (PNG:gsub(".", function(c) return string.format("%02x", c:byte()) end)) })
-    assert.are.equal(0, rc, out)
-    for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+    ]])
+    for _, name in ipairs(NAMES) do
       assert.matches("\n?" .. name .. "\timage\tnil\tio\tcannot read [^\n]*: not a regular file\n", out)
       assert.matches(name .. "\tgenerate\tnil\tio\n", out)
     end
     assert.matches("swap\tgenerate\tnil\tio\tcannot read [^\n]*swap.png: not a regular file\n", out)
     assert.matches("swap\tbytes\tnil\tio\n", out)
-    assert.matches("done\n$", out)
-    assert.are.equal(before, #cap:requests()) -- nothing was sent
   end)
 
   it("uploads and batch file input of FIFOs, devices, sockets or directories give io at once, never a hang", function()
-    local d = make_nodes("uploads")
-    local before = #cap:requests()
-    local rc, out = child([[
-      local nb = require "nanobanana"
-      local d, url = os.getenv("D"), os.getenv("URL")
-      local c = nb.new { api_key = "KEY-files-0123456789", base_url = url, retries = 0 }
-      for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+    local d, out = on_nodes("uploads", [[
+      for _, name in ipairs(NAMES) do
         local f, err = c:upload(d .. "/" .. name, { mimeType = "image/png" })
         print(name, "upload", f, err and err.kind, err and err.message)
         local f2, err2 = c:upload(d .. "/" .. name) -- no mimeType: still io, not a MIME complaint
         print(name, "upload-sniff", f2, err2 and err2.kind)
-        local r = c:start_upload(d .. "/" .. name, { mimeType = "image/png" })
-        local f3, err3 = r:wait(5)
+        local f3, err3 = c:start_upload(d .. "/" .. name, { mimeType = "image/png" }):wait(5)
         print(name, "start_upload", f3, err3 and err3.kind)
       end
-      -- a reference checked by nb.image, then swapped for a FIFO before a batch
-      -- whose input is a JSONL file: writing that file must not block either
-      local f = assert(io.open(d .. "/swap.png", "wb")); f:write(os.getenv("PNGHEX"):gsub("..", function(h) return string.char(tonumber(h, 16)) end)); f:close()
-      local img = assert(nb.image(d .. "/swap.png"))
-      os.remove(d .. "/swap.png")
-      os.execute("mkfifo " .. d .. "/swap.png")
-      local job, err = c:batch({ { "x", { images = { img } } } }, { input = "file" })
+      -- a reference swapped for a FIFO before a batch whose input is a JSONL
+      -- file: writing that file must not block either
+      local job, err = c:batch({ { "x", { images = { swapped() } } } }, { input = "file" })
       print("swap", "batch", job, err and err.kind, err and err.message)
-      print("done")
-    ]], nil, { D = d, URL = cap.url, PNGHEX = (PNG:gsub(".", function(c) return string.format("%02x", c:byte()) end)) })
-    assert.are.equal(0, rc, out)
-    for _, name in ipairs { "fifo", "null", "blk", "sock", "dir" } do
+    ]])
+    for _, name in ipairs(NAMES) do
       assert.matches("\n?" .. name .. "\tupload\tnil\tio\tcannot read [^\n]*: not a regular file\n", out)
       assert.matches(name .. "\tupload%-sniff\tnil\tio\n", out)
       assert.matches(name .. "\tstart_upload\tnil\tio\n", out)
       assert.are.equal(KINDS[name], ftype(d .. "/" .. name)) -- untouched
     end
     assert.matches("swap\tbatch\tnil\tio\tcannot read [^\n]*swap.png: not a regular file\n", out)
-    assert.matches("done\n$", out)
-    assert.are.equal(before, #cap:requests()) -- nothing was sent
   end)
 
   it("output= and img:save() files get 0666 & ~umask (umask 027 and 002)", function()
