@@ -283,6 +283,13 @@ describe("contracts", function()
     end)
   end)
 
+  it("a blocking call gives one value on success (assert(...) passes just the result on)", function()
+    assert.are.equal(1, select("#", client:generate("otter")))
+    assert.are.equal(1, select("#", client:count_tokens("otter")))
+    assert.are.equal(1, select("#", client:chat {}:send("otter")))
+    assert.are.equal(2, select("#", client:generate("otter [[fault:no_image]]")))
+  end)
+
   describe("a callback that raises in a blocking call", function()
     -- the error reaches the caller; the call's own request is cancelled,
     -- and none of its callbacks fires again in later calls

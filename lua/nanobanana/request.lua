@@ -265,7 +265,10 @@ end
 -- goes on to the caller.
 function Request:_run()
   local ok, res, err = pcall(self.wait, self)
-  if ok then return res, err end
+  if ok then
+    if res then return res end -- (one value, as wait gives it: assert(client:generate(...)) passes one on)
+    return res, err
+  end
   self:_abandon()
   error(res, 0)
 end
